@@ -1,0 +1,431 @@
+"""Access logs -> three columns (paths, sizes, timestamps in ms).
+
+Accepted: a JSON array of records (or {"accessHistory": [...]}) , NDJSON, CSV with a header naming
+`timestamp`, `path`, `size` (any order), each optionally gzip-compressed. A record is
+{"timestamp": ms since epoch or ISO 8601, "path": non-empty string, "size": bytes >= 0}.
+
+Fast path: decode everything at once (orjson, csv) and convert columns with numpy; only when that
+fails does a per-record pass run, to name the first bad record (1-based line, or index for a JSON
+array) or, with skip_invalid, to drop bad records and count them.
+"""
+
+import csv
+import gzip
+import io
+import math
+import operator
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import orjson
+
+from .errors import EngineError, TooLarge
+
+FIELDS = ("timestamp", "path", "size")
+
+
+CHUNK_BYTES = 2 << 20  # pieces of about this size keep orjson's working buffer (~12x its input) small
+
+
+@dataclass
+class Columns:
+    paths: list | None  # one path per record, or None when path_ids/names are given
+    sizes: np.ndarray  # int64
+    timestamps: np.ndarray  # int64, ms since epoch
+    skipped: int = 0
+    first_error: dict | None = None  # with skip_invalid: the first dropped record's error
+    path_ids: np.ndarray | None = None  # int64 index into names (chunked parsing)
+    names: list | None = None
+
+    def __len__(self):
+        return int(self.sizes.shape[0])
+
+
+def _chunks(data, start=0):
+    """(piece, number of its first line) for data[start:] cut after newlines."""
+    line = 1 + data.count(b"\n", 0, start)
+    end_of_data = len(data)
+    while start < end_of_data:
+        end = data.find(b"\n", start + CHUNK_BYTES)
+        end = end_of_data if end < 0 else end + 1
+        piece = data[start:end]
+        yield piece, line
+        line += piece.count(b"\n")
+        start = end
+
+
+FNV_PRIME = np.uint64(1099511628211)
+
+
+def _intern(paths):
+    """(id per path, unique paths) for one piece, vectorized: a 64-bit hash of each path's code points,
+    grouped by np.unique and then verified exactly (on a collision, or very long paths, a dict does it)."""
+    if not paths:
+        return np.zeros(0, np.int64), []
+    width = max(map(len, paths))
+    # numpy's fixed-width strings drop trailing NULs, so paths holding one go the dict way
+    if width <= 256 and "\x00" not in "".join(paths):
+        table = np.array(paths, dtype=f"<U{width}")
+        codes = table.view(np.uint32).reshape(len(paths), width)
+        digest = np.full(len(paths), 14695981039346656037, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for column in range(width):
+                digest = (digest ^ codes[:, column]) * FNV_PRIME
+        _, first, inverse = np.unique(digest, return_index=True, return_inverse=True)
+        if (table == table[first[inverse]]).all():
+            return inverse.astype(np.int64).ravel(), table[first].tolist()
+    index = dict.fromkeys(paths)
+    for number, path in enumerate(index):
+        index[path] = number
+    return np.fromiter(map(index.__getitem__, paths), np.int64, len(paths)), list(index)
+
+
+def _merge(parts):
+    """Concatenate per-chunk columns as they are produced, interning paths into ids so that no
+    per-record strings outlive their piece."""
+    index = {}
+    ids, sizes, stamps, errors = [], [], [], []
+    skipped = 0
+    for part in parts:
+        if part is None:
+            continue
+        local_ids, uniques = _intern(part.paths)
+        to_global = np.fromiter((index.setdefault(p, len(index)) for p in uniques), np.int64, len(uniques))
+        ids.append(to_global[local_ids] if len(uniques) else local_ids)
+        sizes.append(part.sizes)
+        stamps.append(part.timestamps)
+        skipped += part.skipped
+        if part.first_error:
+            errors.append(part.first_error)
+    if not ids:
+        return None
+    return Columns(
+        paths=None,
+        sizes=np.concatenate(sizes),
+        timestamps=np.concatenate(stamps),
+        skipped=skipped,
+        first_error=min(errors, key=lambda e: e["line"]) if errors else None,
+        path_ids=np.concatenate(ids),
+        names=list(index),
+    )
+
+
+def _decompress(data, max_bytes):
+    if data[:2] != b"\x1f\x8b":
+        return data
+    # Bounded inflate so a small gzip bomb cannot exhaust memory.
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, max_bytes + 1)
+    except zlib.error as exc:
+        raise EngineError("invalid_gzip", f"The upload looks gzip-compressed but cannot be read: {exc}.") from exc
+    if len(out) > max_bytes:
+        raise TooLarge(f"The log is larger than {max_bytes} bytes once decompressed.", max_bytes)
+    if not inflater.eof:
+        # concatenated gzip members: fall back to the stdlib reader, still bounded
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as handle:
+            out = handle.read(max_bytes + 1)
+        if len(out) > max_bytes:
+            raise TooLarge(f"The log is larger than {max_bytes} bytes once decompressed.", max_bytes)
+    return out
+
+
+def parse_bytes(data, skip_invalid=False, max_bytes=1 << 32):
+    """Parse an uploaded log of any accepted format."""
+    data = _decompress(bytes(data), max_bytes)
+    head = data.lstrip()[:1]
+    if head == b"[":
+        try:
+            records = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise EngineError("invalid_json", f"The log is not valid JSON: {exc}.", field="body") from exc
+        return parse_records(records, skip_invalid=skip_invalid)
+    if head == b"{":
+        stripped = data.strip()
+        if stripped.startswith(b'{"accessHistory"') or b"\n" not in stripped:
+            try:
+                doc = orjson.loads(stripped)
+            except orjson.JSONDecodeError:
+                doc = None
+            if isinstance(doc, dict) and "accessHistory" in doc:
+                records = doc["accessHistory"]
+                if not isinstance(records, list):
+                    raise EngineError(
+                        "invalid_field", "accessHistory must be a list of records.", field="accessHistory"
+                    )
+                return parse_records(records, skip_invalid=skip_invalid)
+        return _nonempty(_merge(parse_ndjson(piece, skip_invalid, first_line) for piece, first_line in _chunks(data)))
+    if not head:
+        raise EngineError("empty_log", "The access log is empty: send at least one record.")
+    return parse_csv(data, skip_invalid=skip_invalid)
+
+
+def parse_ndjson(data, skip_invalid=False, first_line=1):
+    """One piece of NDJSON; None if it holds only blank lines."""
+    body = data.strip()
+    if not body:
+        return None
+    try:
+        # Fast path: newline-separated objects are a JSON array once the newlines become commas.
+        records = orjson.loads(b"[" + body.replace(b"\n", b",") + b"]")
+        if len(records) == body.count(b"\n") + 1 and set(map(type, records)) == {dict}:
+            return parse_records(records, skip_invalid, None, "Line", first_line=first_line + _leading_lines(data))
+    except orjson.JSONDecodeError:
+        pass
+    raw_lines = data.split(b"\n")
+    line_numbers = [n for n, line in enumerate(raw_lines, first_line) if line.strip()]
+    lines = [raw_lines[n - first_line] for n in line_numbers]
+    try:
+        records = orjson.loads(b"[" + b",".join(lines) + b"]")
+        if len(records) != len(lines):  # a line holding "1,2" would split into two values
+            raise orjson.JSONDecodeError("line count mismatch", "", 0)
+    except orjson.JSONDecodeError:
+        records = []
+        kept_numbers = []
+        skipped = 0
+        first_error = None
+        for number, line in zip(line_numbers, lines, strict=True):
+            try:
+                records.append(orjson.loads(line))
+                kept_numbers.append(number)
+            except orjson.JSONDecodeError as exc:
+                error = EngineError("invalid_record", f"Line {number} is not valid JSON: {exc}.", line=number)
+                if not skip_invalid:
+                    raise error from exc
+                skipped += 1
+                first_error = first_error or error.as_dict()
+        columns = parse_records(
+            records, skip_invalid=skip_invalid, line_numbers=kept_numbers, unit="Line", allow_empty=True
+        )
+        columns.skipped += skipped
+        found = [e for e in (first_error, columns.first_error) if e]
+        columns.first_error = min(found, key=lambda e: e["line"]) if found else None
+        return columns
+    return parse_records(records, skip_invalid=skip_invalid, line_numbers=line_numbers, unit="Line")
+
+
+def parse_csv(data, skip_invalid=False):
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    header_end = data.find(b"\n")
+    header_end = len(data) if header_end < 0 else header_end + 1
+    try:
+        header = next(csv.reader([data[:header_end].decode("utf-8")]), [])
+    except UnicodeDecodeError as exc:
+        raise EngineError("invalid_encoding", "CSV logs must be UTF-8 text.", line=1) from exc
+    names = [name.strip().lower() for name in header]
+    missing = [field for field in FIELDS if field not in names]
+    if missing:
+        raise EngineError(
+            "invalid_csv",
+            f"The CSV header (line 1) must name the columns timestamp, path and size; missing: {', '.join(missing)}.",
+            field=missing[0],
+            line=1,
+        )
+    index = {field: names.index(field) for field in FIELDS}
+    columns = _merge(
+        _parse_csv_piece(piece, index, first_line, skip_invalid) for piece, first_line in _chunks(data, header_end)
+    )
+    return _nonempty(columns)
+
+
+def _nonempty(columns):
+    if columns is None or len(columns) == 0:
+        skipped = columns.skipped if columns is not None else 0
+        raise EngineError(
+            "empty_log",
+            f"No valid records in the access log ({skipped} skipped)." if skipped else "The access log is empty.",
+        )
+    return columns
+
+
+def _parse_csv_piece(piece, index, first_line, skip_invalid):
+    try:
+        text = piece.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EngineError("invalid_encoding", "CSV logs must be UTF-8 text.", line=first_line) from exc
+    width = max(index.values()) + 1
+    body = list(csv.reader(io.StringIO(text)))
+    line_numbers = list(range(first_line, first_line + len(body)))
+    keep = [k for k, row in enumerate(body) if row]  # blank lines carry nothing
+    if len(keep) != len(body):
+        body = [body[k] for k in keep]
+        line_numbers = [line_numbers[k] for k in keep]
+    if not body:
+        return None
+    if all(len(row) >= width for row in body):
+        paths = [row[index["path"]] for row in body]
+        sizes = [row[index["size"]] for row in body]
+        stamps = [row[index["timestamp"]] for row in body]
+        fast = _fast_columns(paths, sizes, stamps)
+        if fast is not None:
+            return fast
+    records = [{field: row[index[field]] for field in FIELDS if index[field] < len(row)} for row in body]
+    return _slow_records(records, skip_invalid, line_numbers, "Line", from_text=True, allow_empty=True)
+
+
+def _leading_lines(data):
+    """Blank lines before the first record (so fast-path line numbers stay true)."""
+    stripped = data.lstrip()
+    return data[: len(data) - len(stripped)].count(b"\n")
+
+
+def parse_records(records, skip_invalid=False, line_numbers=None, unit="Record", allow_empty=False, first_line=1):
+    """Records already decoded from JSON (the API's accessHistory, a JSON array, NDJSON)."""
+    if not isinstance(records, list):
+        raise EngineError("invalid_field", "accessHistory must be a list of records.", field="accessHistory")
+    if not records and allow_empty:
+        return _slow_records([], skip_invalid, line_numbers, unit, allow_empty=True)
+    if not records:
+        raise EngineError("empty_log", "The access log is empty: send at least one record.", field="accessHistory")
+    try:
+        paths = list(map(_PATH, records))
+        sizes = list(map(_SIZE, records))
+        stamps = list(map(_TIMESTAMP, records))
+    except (KeyError, TypeError):
+        pass
+    else:
+        fast = _fast_columns(paths, sizes, stamps)
+        if fast is not None:
+            return fast
+    if line_numbers is None and first_line != 1:
+        # fast-path pieces have no blank lines between records, so record k is on line first_line + k
+        line_numbers = range(first_line, first_line + len(records))
+    return _slow_records(records, skip_invalid, line_numbers, unit, allow_empty=allow_empty)
+
+
+_PATH = operator.itemgetter("path")
+_SIZE = operator.itemgetter("size")
+_TIMESTAMP = operator.itemgetter("timestamp")
+
+
+def _fast_columns(paths, sizes, stamps):
+    """All-valid input converted column-wise; None when anything needs a closer look."""
+    if not paths:
+        return None
+    if set(map(type, paths)) != {str} or "" in paths:
+        return None
+    try:
+        size_arr = np.asarray(sizes)
+        if size_arr.dtype.kind == "U":
+            size_arr = size_arr.astype(np.int64)
+        if size_arr.dtype.kind not in "iu" or size_arr.ndim != 1 or (size_arr < 0).any():
+            return None
+        size_arr = size_arr.astype(np.int64, copy=False)
+        ts_arr = np.asarray(stamps)
+        if ts_arr.dtype.kind == "U":
+            try:
+                ts_arr = ts_arr.astype(np.int64)
+            except ValueError:
+                ts_arr = np.array([_parse_timestamp(t) for t in stamps], dtype=np.int64)
+        elif ts_arr.dtype.kind == "f":
+            if not np.isfinite(ts_arr).all() or (ts_arr >= 2.0**63).any():
+                return None
+            ts_arr = ts_arr.astype(np.int64)
+        if ts_arr.dtype.kind not in "iu" or ts_arr.ndim != 1 or (ts_arr < 0).any():
+            return None
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return Columns(paths=paths, sizes=size_arr, timestamps=ts_arr.astype(np.int64, copy=False))
+
+
+MAX_INT64 = 2**63 - 1  # columns are int64
+
+
+def _parse_timestamp(value):
+    """ms since epoch from an int/float/numeric string, or an ISO 8601 string (UTC if no offset)."""
+    if isinstance(value, bool):
+        raise ValueError("not a timestamp")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("negative")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError("not finite")
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        stamp = int(moment.timestamp() * 1000)
+        if stamp < 0:
+            raise ValueError("before 1970")
+        return stamp
+    raise ValueError("not a timestamp")
+
+
+def _check_record(record, from_text):
+    """(path, size, ms) or (field, problem)."""
+    if not isinstance(record, dict):
+        return None, ("record", "is not an object with timestamp, path and size")
+    for field in FIELDS:
+        if field not in record or record[field] is None or record[field] == "":
+            return None, (field, "is missing")
+    path = record["path"]
+    if not isinstance(path, str):
+        return None, ("path", "must be a string")
+    size = record["size"]
+    if from_text and isinstance(size, str) and size.strip().isdigit():
+        size = int(size.strip())
+    if isinstance(size, bool) or not isinstance(size, int):
+        if isinstance(size, float) and size.is_integer() and size >= 0:
+            size = int(size)
+        else:
+            return None, ("size", f"must be a whole number of bytes, got {record['size']!r}")
+    if size < 0:
+        return None, ("size", f"must not be negative, got {size}")
+    if size > MAX_INT64:
+        return None, ("size", f"must be at most {MAX_INT64} bytes, got {size}")
+    try:
+        stamp = _parse_timestamp(record["timestamp"])
+    except (ValueError, TypeError, OverflowError):
+        return None, ("timestamp", f"must be ms since epoch or ISO 8601, got {record['timestamp']!r}")
+    if stamp > MAX_INT64:
+        return None, ("timestamp", f"is out of range (at most {MAX_INT64} ms), got {record['timestamp']!r}")
+    return (path, size, stamp), None
+
+
+def _slow_records(records, skip_invalid, line_numbers, unit, from_text=False, allow_empty=False):
+    paths, sizes, stamps = [], [], []
+    skipped = 0
+    first_error = None
+    for k, record in enumerate(records):
+        parsed, problem = _check_record(record, from_text)
+        if parsed is None:
+            number = line_numbers[k] if line_numbers else k + 1
+            field, text = problem
+            error = EngineError("invalid_record", f"{unit} {number}: {field} {text}.", field=field, line=number)
+            if not skip_invalid:
+                raise error
+            skipped += 1
+            first_error = first_error or error.as_dict()
+            continue
+        paths.append(parsed[0])
+        sizes.append(parsed[1])
+        stamps.append(parsed[2])
+    if not paths and allow_empty:
+        return Columns(
+            paths=[],
+            sizes=np.zeros(0, np.int64),
+            timestamps=np.zeros(0, np.int64),
+            skipped=skipped,
+            first_error=first_error,
+        )
+    if not paths:
+        raise EngineError(
+            "empty_log",
+            f"No valid records in the access log ({skipped} skipped)." if skipped else "The access log is empty.",
+        )
+    return Columns(
+        paths=paths,
+        sizes=np.asarray(sizes, dtype=np.int64),
+        timestamps=np.asarray(stamps, dtype=np.int64),
+        skipped=skipped,
+        first_error=first_error,
+    )

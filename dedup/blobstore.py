@@ -1,0 +1,283 @@
+"""Blob backends for pack files: one small interface, a local folder (default) and S3-compatible storage.
+
+A pack is written through `open_writer(key)`: bytes are appended to a temporary file, and `commit()`
+makes the pack durable under its final key (local: fsync + rename + fsync of the directory; S3: the
+PUT returned). Nothing is visible under the final key before that, so a crash leaves at most a
+temporary file or an unreferenced pack, both removed by the garbage collector after the grace period.
+
+Every failure to reach the storage is raised as BlobUnavailable, which the API turns into a 503.
+"""
+
+import datetime
+import os
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+
+class BlobUnavailable(Exception):
+    """The blob storage could not be reached or refused the operation."""
+
+
+class BlobNotFound(BlobUnavailable):
+    pass
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    modified: datetime.datetime
+
+
+class LocalPackWriter:
+    # Measured: a helper writer thread was slower here (GIL hand-offs) than plain writes. Instead the
+    # kernel is asked to start writing back every few MiB (asynchronous), so the disk works while we
+    # hash and cut the next data, and the final fsync has little left to wait for.
+    KICK_EVERY = 4 * 1024 * 1024
+
+    def __init__(self, backend, key):
+        self.backend = backend
+        self.key = key
+        self.size = 0
+        self.kicked = 0
+        tmp_dir = backend.root / "tmp"
+        try:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            self.tmp_path = tmp_dir / f"{uuid.uuid4().hex}.tmp"
+            self.file = open(self.tmp_path, "wb", buffering=0)  # noqa: SIM115 - closed in commit/abort
+        except OSError as exc:
+            raise BlobUnavailable(f"cannot create a pack in {backend.root}: {exc}") from exc
+
+    def write(self, data):
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self.file.write(view) :]
+            self.size += len(data)
+            if self.size - self.kicked >= self.KICK_EVERY and hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(self.file.fileno(), self.kicked, self.size - self.kicked, os.POSIX_FADV_DONTNEED)
+                self.kicked = self.size
+        except OSError as exc:
+            self.abort()
+            raise BlobUnavailable(f"cannot write pack: {exc}") from exc
+
+    def commit(self):
+        final = self.backend.path_for(self.key)
+        try:
+            os.fsync(self.file.fileno())
+            self.file.close()
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(self.tmp_path, final)
+            dir_fd = os.open(final.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            self.abort()
+            raise BlobUnavailable(f"cannot make pack durable: {exc}") from exc
+
+    def abort(self):
+        try:
+            self.file.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self.tmp_path)
+        except OSError:
+            pass
+
+
+class LocalBackend:
+    kind = "local"
+
+    def __init__(self, root):
+        self.root = Path(root)
+
+    def path_for(self, key):
+        return self.root / key
+
+    def open_writer(self, key):
+        return LocalPackWriter(self, key)
+
+    def read_range(self, key, offset, length):
+        try:
+            with open(self.path_for(key), "rb", buffering=0) as handle:
+                data = os.pread(handle.fileno(), length, offset)
+        except FileNotFoundError as exc:
+            raise BlobNotFound(f"pack {key} is missing") from exc
+        except OSError as exc:
+            raise BlobUnavailable(f"cannot read pack {key}: {exc}") from exc
+        if len(data) != length:
+            raise BlobNotFound(f"pack {key} is shorter than its index says")
+        return data
+
+    def delete(self, key):
+        try:
+            os.unlink(self.path_for(key))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise BlobUnavailable(f"cannot delete {key}: {exc}") from exc
+
+    def list(self, prefix):
+        base = self.root / prefix
+        if not base.exists():
+            return
+        for path in base.rglob("*"):
+            if path.is_file():
+                stat = path.stat()
+                yield BlobInfo(
+                    key=str(path.relative_to(self.root)),
+                    size=stat.st_size,
+                    modified=datetime.datetime.fromtimestamp(stat.st_mtime, datetime.UTC),
+                )
+
+    def stale_temporaries(self, older_than):
+        """Temporary pack files left by a crash before commit."""
+        tmp_dir = self.root / "tmp"
+        if not tmp_dir.exists():
+            return []
+        cutoff = older_than.timestamp()
+        return [path for path in tmp_dir.iterdir() if path.stat().st_mtime < cutoff]
+
+    def check(self):
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.root, os.W_OK):
+                raise BlobUnavailable(f"{self.root} is not writable")
+        except OSError as exc:
+            raise BlobUnavailable(str(exc)) from exc
+
+
+class S3PackWriter:
+    def __init__(self, backend, key):
+        self.backend = backend
+        self.key = key
+        self.size = 0
+        # Spooled on local disk: a pack is tens of MiB, and S3 has no append.
+        self.file = tempfile.TemporaryFile(prefix="agentcache-pack-")  # noqa: SIM115 - closed in commit/abort
+
+    def write(self, data):
+        self.file.write(data)
+        self.size += len(data)
+
+    def commit(self):
+        try:
+            self.file.seek(0)
+            self.backend.client.put_object(
+                Bucket=self.backend.bucket, Key=self.key, Body=self.file, ContentLength=self.size
+            )
+        except self.backend.errors as exc:
+            raise BlobUnavailable(f"cannot upload pack {self.key}: {exc}") from exc
+        finally:
+            self.file.close()
+
+    def abort(self):
+        self.file.close()
+
+
+class S3Backend:
+    kind = "s3"
+
+    def __init__(self, endpoint_url, bucket, region, access_key_id, secret_access_key, connect_timeout=3.0):
+        import boto3
+        import botocore.config
+        import botocore.exceptions
+
+        self.bucket = bucket
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region or None,
+            aws_access_key_id=access_key_id or None,
+            aws_secret_access_key=secret_access_key or None,
+            config=botocore.config.Config(
+                connect_timeout=connect_timeout,
+                read_timeout=30,
+                retries={"max_attempts": 2, "mode": "standard"},
+                s3={"addressing_style": "path"},
+            ),
+        )
+        self.errors = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+        self._client_error = botocore.exceptions.ClientError
+
+    def open_writer(self, key):
+        return S3PackWriter(self, key)
+
+    def read_range(self, key, offset, length):
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}"
+            )
+            data = response["Body"].read()
+        except self._client_error as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "InvalidRange"):
+                raise BlobNotFound(f"pack {key} is missing") from exc
+            raise BlobUnavailable(f"cannot read pack {key}: {exc}") from exc
+        except self.errors as exc:
+            raise BlobUnavailable(f"cannot read pack {key}: {exc}") from exc
+        if len(data) != length:
+            raise BlobNotFound(f"pack {key} is shorter than its index says")
+        return data
+
+    def delete(self, key):
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except self.errors as exc:
+            raise BlobUnavailable(f"cannot delete {key}: {exc}") from exc
+
+    def list(self, prefix):
+        try:
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield BlobInfo(key=item["Key"], size=item["Size"], modified=item["LastModified"])
+        except self.errors as exc:
+            raise BlobUnavailable(f"cannot list {prefix}: {exc}") from exc
+
+    def stale_temporaries(self, older_than):
+        return []
+
+    def check(self):
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except self.errors as exc:
+            raise BlobUnavailable(f"bucket {self.bucket} is not reachable: {exc}") from exc
+
+
+_backends = {}
+_lock = threading.Lock()
+
+
+def _config():
+    if settings.BLOB_BACKEND == "s3":
+        return (
+            "s3",
+            settings.BLOB_S3_ENDPOINT_URL,
+            settings.BLOB_S3_BUCKET,
+            settings.BLOB_S3_REGION,
+            settings.BLOB_S3_ACCESS_KEY_ID,
+            settings.BLOB_S3_SECRET_ACCESS_KEY,
+        )
+    if settings.BLOB_BACKEND != "local":
+        raise BlobUnavailable(f"Unknown BLOB_BACKEND {settings.BLOB_BACKEND!r} (use 'local' or 's3').")
+    return ("local", str(settings.BLOB_ROOT))
+
+
+def get_backend():
+    """The configured backend (cached per configuration, so tests can switch with override_settings)."""
+    config = _config()
+    backend = _backends.get(config)
+    if backend is None:
+        with _lock:
+            backend = _backends.get(config)
+            if backend is None:
+                backend = S3Backend(*config[1:]) if config[0] == "s3" else LocalBackend(config[1])
+                _backends[config] = backend
+    return backend

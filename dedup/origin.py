@@ -1,0 +1,169 @@
+"""Read-through from a namespace's S3-compatible origin (seagate_lyve_connector node).
+
+A miss fetches the object once, stores it deduplicated like any PUT, and is counted as a miss with
+its origin bytes; later requests are hits served from the store. Credentials are decrypted only to
+build the client and are never logged or returned.
+"""
+
+import logging
+import threading
+
+from django.utils import timezone
+from rest_framework import status
+
+from config.errors import ApiError
+from dedup import crypto, services
+from dedup.models import Origin
+
+log = logging.getLogger(__name__)
+
+_clients = {}
+_lock = threading.Lock()
+
+
+class OriginReadError(Exception):
+    pass
+
+
+def origin_unavailable(namespace_name):
+    return ApiError(
+        "origin_unavailable",
+        f"The origin of namespace '{namespace_name}' could not be reached; nothing was stored.",
+        status.HTTP_502_BAD_GATEWAY,
+    )
+
+
+def check_endpoint(endpoint_url):
+    """Refuse endpoints on private, loopback or link-local addresses (SSRF) unless settings allow them."""
+    import ipaddress
+    import socket
+    import urllib.parse
+
+    from django.conf import settings
+
+    parsed = urllib.parse.urlsplit(endpoint_url or "")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ApiError("invalid_field", "endpoint_url must be an http(s) URL.", field="endpoint_url")
+    if settings.DEDUP_ORIGIN_ALLOW_PRIVATE:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parsed.hostname, parsed.port or 443)}
+    except OSError:
+        raise ApiError("invalid_field", f"Cannot resolve {parsed.hostname}.", field="endpoint_url")
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
+            raise ApiError("invalid_field", "endpoint_url must be a public address.", field="endpoint_url")
+
+
+def configure_origin(
+    namespace, *, endpoint_url, bucket, access_key_id, secret_access_key, prefix="", region="", kind=Origin.Kind.LYVE
+):
+    """Create or replace a namespace's origin; the credentials are stored encrypted only."""
+    check_endpoint(endpoint_url)
+    origin, _ = Origin.objects.update_or_create(
+        namespace=namespace,
+        defaults={
+            "kind": kind,
+            "endpoint_url": endpoint_url,
+            "bucket": bucket,
+            "prefix": prefix or "",
+            "region": region or "us-east-1",
+            "access_key_id_encrypted": crypto.encrypt(access_key_id),
+            "secret_access_key_encrypted": crypto.encrypt(secret_access_key),
+            "updated_at": timezone.now(),
+        },
+    )
+    return origin
+
+
+def _client(origin):
+    cache_key = (origin.id, origin.updated_at)
+    client = _clients.get(cache_key)
+    if client is None:
+        import boto3
+        import botocore.config
+
+        with _lock:
+            client = boto3.client(
+                "s3",
+                endpoint_url=origin.endpoint_url,
+                region_name=origin.region or None,
+                aws_access_key_id=crypto.decrypt(origin.access_key_id_encrypted),
+                aws_secret_access_key=crypto.decrypt(origin.secret_access_key_encrypted),
+                config=botocore.config.Config(
+                    connect_timeout=3,
+                    read_timeout=30,
+                    retries={"max_attempts": 2, "mode": "standard"},
+                    s3={"addressing_style": "path"},
+                ),
+            )
+            _clients[cache_key] = client
+    return client
+
+
+def object_key(origin, path):
+    prefix = origin.prefix or ""
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return prefix + path
+
+
+def read_through(context, path):
+    """Fetch `path` from the origin into the store. Returns the File, or None if the origin lacks it."""
+    import botocore.exceptions
+
+    origin = Origin.objects.filter(namespace_id=context.namespace.id).first()
+    if origin is None:
+        return None
+    client = _client(origin)
+    try:
+        response = client.get_object(Bucket=origin.bucket, Key=object_key(origin, path))
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return None
+        log.warning("origin error for namespace %s: %s", context.namespace.id, code)
+        raise origin_unavailable(context.namespace.name)
+    except botocore.exceptions.BotoCoreError as exc:
+        log.warning("origin unreachable for namespace %s: %s", context.namespace.id, type(exc).__name__)
+        raise origin_unavailable(context.namespace.name)
+
+    body = response["Body"]
+    fetched = 0
+
+    def read(size):
+        nonlocal fetched
+        try:
+            data = body.read(size)
+        except Exception as exc:  # noqa: BLE001 - any transport failure mid-body aborts the whole fetch
+            raise OriginReadError(str(exc)) from exc
+        fetched += len(data)
+        return data
+
+    declared = response.get("ContentType")
+    if declared in ("binary/octet-stream", "application/octet-stream"):
+        declared = None
+    try:
+        committed, ingested = services.put_file(
+            context, path, read, declared_content_type=declared, origin_fetched=True
+        )
+    except OriginReadError:
+        raise origin_unavailable(context.namespace.name)
+    finally:
+        body.close()
+    services.record_miss(context, origin_bytes=fetched)
+    return committed.file
+
+
+def describe(origin):
+    """What the API shows about an origin: never the credentials."""
+    return {
+        "kind": origin.kind,
+        "endpoint_url": origin.endpoint_url,
+        "bucket": origin.bucket,
+        "prefix": origin.prefix,
+        "region": origin.region,
+        "credentials": "stored encrypted; not shown",
+        "updated_at": origin.updated_at.isoformat(),
+    }

@@ -1,0 +1,884 @@
+"""Writes of the dedup store: ingest, manifest commits, deletes, chunk uploads, GC, verification.
+
+Crash order of every write (so a crash at any point leaves no manifest pointing at a missing chunk):
+  1. chunk bytes are appended to a pack, which is made durable (fsync + rename, or the S3 PUT returns);
+  2. the pack and its chunk index rows are inserted (refcount 0, protected for the grace period);
+  3. the manifest and the reference counts change together in one transaction, under the
+     organization's OrgStorage row lock (the same lock garbage collection takes).
+A crash after 1 leaves an unreferenced pack object; after 2, unreferenced chunks: GC removes both
+once the grace period has passed.
+"""
+
+import datetime
+import hashlib
+import logging
+import mimetypes
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from rest_framework import status
+
+from config.errors import ApiError
+from dedup import blobstore, chunking, manifests, packs, sql
+from dedup.models import Chunk, File, NamespaceConfig, NamespaceTotals, OrgStorage, Pack
+
+log = logging.getLogger(__name__)
+
+IN_BATCH = 2000  # ids per IN (...) query: under every database's parameter limit
+
+
+def grace_period():
+    return datetime.timedelta(seconds=settings.DEDUP_UPLOAD_GRACE_SECONDS)
+
+
+def _batches(items, size=IN_BATCH):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def storage_unavailable(exc):
+    log.warning("blob storage unavailable: %s", exc)
+    return ApiError(
+        "storage_unavailable",
+        "The file storage backend is unreachable; nothing was written. Retry later.",
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
+    )
+
+
+def quota_exceeded(plan_name, quota, needed):
+    return ApiError(
+        "storage_quota_exceeded",
+        f"This upload needs {needed} bytes of storage; the {plan_name} plan's storage quota is {quota} bytes "
+        "(storage_quota_bytes).",
+        status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        limit="storage_quota_bytes",
+        limit_value=quota,
+    )
+
+
+def count_usage(context, **fields):
+    """Per-day usage counters (cache_api.metering); a counting failure never fails the data operation."""
+    from cache_api import metering
+
+    try:
+        metering.add_counts(context.organization_id, context.namespace.id, **fields)
+    except Exception:  # noqa: BLE001 - metering is best effort by design: the data write already happened
+        log.exception("could not record dedup usage counts")
+
+
+def _add_totals(namespace_id, **amounts):
+    amounts = {name: value for name, value in amounts.items() if value}
+    if not amounts:
+        return
+    updated = NamespaceTotals.objects.filter(pk=namespace_id).update(
+        **{name: F(name) + value for name, value in amounts.items()}
+    )
+    if not updated:
+        NamespaceTotals.objects.get_or_create(pk=namespace_id)
+        NamespaceTotals.objects.filter(pk=namespace_id).update(
+            **{name: F(name) + value for name, value in amounts.items()}
+        )
+
+
+def record_served(namespace_id, served, hit=True):
+    """Running totals of bytes served; `hit` = served from the store without going to the origin."""
+    if hit:
+        _add_totals(namespace_id, served_bytes=served, hit_bytes=served, hits=1)
+    else:
+        _add_totals(namespace_id, served_bytes=served)
+
+
+def record_miss(context, origin_bytes=0, request=False):
+    """A GET that did not find the file in the store (read through from the origin, or 404)."""
+    count_usage(context, requests=1 if request else 0, misses=1, origin_bytes=origin_bytes)
+    _add_totals(context.namespace.id, misses=1, origin_bytes=origin_bytes)
+
+
+def namespace_profile(namespace_id):
+    config = NamespaceConfig.objects.filter(namespace_id=namespace_id).values_list("chunk_profile", flat=True).first()
+    return chunking.get_profile(config or chunking.DEFAULT_PROFILE)
+
+
+def guess_content_type(path, declared=None):
+    declared = (declared or "").strip()
+    if declared and declared != "application/x-www-form-urlencoded":
+        return declared[:255]
+    guessed, _ = mimetypes.guess_type(path, strict=False)
+    return guessed or "application/octet-stream"
+
+
+# --- Storing chunks ------------------------------------------------------------------
+
+
+class ChunkSink:
+    """Stores the new chunks of one upload session in packs and indexes them after each pack is durable."""
+
+    def __init__(self, organization_id, backend=None, quota_room=None, relaxed=True):
+        # relaxed: the index rows only need to be durable together with the manifest this session commits.
+        # Chunk uploads answer "stored" on their own, so they commit synchronously (relaxed=False).
+        self.relaxed = relaxed
+        self.organization_id = organization_id
+        self.backend = backend or blobstore.get_backend()
+        self.known = {}  # digest -> chunk row id (already stored, or indexed by this session)
+        self.pending = {}  # digest -> raw size, in the open pack and not yet indexed
+        self.repair = set()  # digests whose stored copy is marked corrupt: this session rewrites them
+        self.builder = None
+        self.compressor = packs.Compressor()
+        self.new_chunks = 0
+        self.new_bytes = 0
+        self.quota_room = quota_room
+
+    def _lookup(self, digests):
+        found = {}
+        needs_protection = []
+        for digest, chunk_id, refcount, corrupt in sql.lookup(self.organization_id, digests):
+            if corrupt:
+                self.repair.add(digest)
+                continue
+            found[digest] = chunk_id
+            if refcount == 0:
+                needs_protection.append(chunk_id)
+        if needs_protection:
+            # An unreferenced chunk we are about to use must survive until our commit. GC deletes only
+            # rows still unprotected at its DELETE, so once protected (and re-read) it is ours to use;
+            # one collected in between is simply stored again from the bytes we hold.
+            sql.protect(needs_protection, timezone.now() + grace_period())
+            still_there = {chunk_id for _, chunk_id, _, _ in sql.lookup(self.organization_id, list(found))}
+            found = {digest: chunk_id for digest, chunk_id in found.items() if chunk_id in still_there}
+        return found
+
+    def add(self, pieces):
+        """pieces: [(digest, data)] in file order. Returns nothing; ids are resolved by ids_for()."""
+        unseen = list({digest for digest, _ in pieces if digest not in self.known and digest not in self.pending})
+        if unseen:
+            self.known.update(self._lookup(unseen))
+        for digest, data in pieces:
+            if digest in self.known or digest in self.pending:
+                continue
+            if self.quota_room is not None and self.new_bytes + len(data) > self.quota_room:
+                raise QuotaRoomExceeded()
+            if self.builder is None:
+                self.builder = packs.PackBuilder(self.backend, self.organization_id)
+            payload, compression = self.compressor.encode(data)
+            self.builder.add(digest, len(data), payload, compression)
+            self.pending[digest] = len(data)
+            self.new_chunks += 1
+            self.new_bytes += len(data)
+            if self.builder.full:
+                self.flush()
+
+    def flush(self):
+        """Seal the open pack (durable), then insert it and its chunk rows."""
+        builder, self.builder = self.builder, None
+        if builder is None:
+            return
+        try:
+            builder.seal()
+        except blobstore.BlobUnavailable:
+            builder.abort()
+            raise
+        now = timezone.now()
+        protected = now + grace_period()
+        with transaction.atomic():
+            if self.relaxed:
+                sql.relaxed_commit()
+            pack = Pack.objects.create(organization_id=self.organization_id, key=builder.key, size=builder.size)
+            fresh = []
+            for digest, raw_size, stored_size, compression, offset in builder.entries:
+                if digest in self.repair:
+                    Chunk.objects.filter(organization_id=self.organization_id, sha256=digest).update(
+                        pack=pack,
+                        offset=offset,
+                        stored_size=stored_size,
+                        compression=compression,
+                        corrupt=False,
+                        protected_until=protected,
+                    )
+                    self.repair.discard(digest)
+                    continue
+                fresh.append((digest, raw_size, stored_size, compression, offset))
+            # A concurrent upload of the same chunk may have won: its row stays, our copy is garbage.
+            sql.insert(self.organization_id, pack.id, fresh, protected, now)
+        digests = [entry[0] for entry in builder.entries]
+        for digest, chunk_id, _, _ in sql.lookup(self.organization_id, digests):
+            self.known[digest] = chunk_id
+        for digest in digests:
+            self.pending.pop(digest, None)
+
+    def abort(self):
+        if self.builder is not None:
+            self.builder.abort()
+            self.builder = None
+
+    def ids_for(self, digests):
+        return [self.known[digest] for digest in digests]
+
+
+class QuotaRoomExceeded(Exception):
+    pass
+
+
+@dataclass
+class Ingested:
+    size: int
+    sha256: bytes
+    digests: list
+    sizes: list
+    new_chunks: int
+    new_bytes: int
+    ids: list = field(default_factory=list)
+
+
+def ingest_stream(organization_id, read, profile, quota_room=None, backend=None):
+    """Chunk, hash and store a stream (read(n) -> bytes). Returns what the manifest commit needs.
+
+    The whole-file SHA-256 runs in a helper thread (hashlib releases the GIL on large buffers, and so
+    does the FastCDC cutter), overlapping with cutting and per-chunk hashing.
+    """
+    sink = ChunkSink(organization_id, backend=backend, quota_room=quota_room)
+    whole = hashlib.sha256()
+    digests, sizes = [], []
+    total = 0
+    sha = hashlib.sha256
+    pool = ThreadPoolExecutor(max_workers=1)
+    pending_hash = None
+
+    def hash_block(block):
+        nonlocal pending_hash, total
+        if pending_hash is not None:
+            pending_hash.result()
+        pending_hash = pool.submit(whole.update, block)
+        total += len(block)
+
+    try:
+        for pieces in chunking.iter_windows(profile, read, on_block=hash_block):
+            # The views point into a reused buffer: hash and store them before the next window.
+            batch = [(sha(piece).digest(), piece) for piece in pieces]
+            digests.extend(digest for digest, _ in batch)
+            sizes.extend(len(piece) for piece in pieces)
+            sink.add(batch)
+        sink.flush()
+        if pending_hash is not None:
+            pending_hash.result()
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    return Ingested(
+        size=total,
+        sha256=whole.digest(),
+        digests=digests,
+        sizes=sizes,
+        new_chunks=sink.new_chunks,
+        new_bytes=sink.new_bytes,
+        ids=sink.ids_for(digests),
+    )
+
+
+# --- Manifest commits ------------------------------------------------------------------
+
+
+class ChunksGone(Exception):
+    def __init__(self, ids):
+        super().__init__(f"{len(ids)} chunks are no longer stored")
+        self.ids = ids
+
+
+@dataclass
+class Committed:
+    file: File
+    added_bytes: int  # raw bytes of chunks that became referenced by this commit
+    freed_bytes: int
+
+
+def _lock_storage(organization_id):
+    OrgStorage.objects.get_or_create(organization_id=organization_id)
+    return OrgStorage.objects.select_for_update().get(organization_id=organization_id)
+
+
+def _refcount_deltas(new_ids, old_manifest):
+    deltas = defaultdict(int)
+    if len(new_ids):
+        unique, counts = np.unique(np.asarray(new_ids, dtype=np.int64), return_counts=True)
+        for chunk_id, count in zip(unique.tolist(), counts.tolist(), strict=True):
+            deltas[chunk_id] += count
+    if old_manifest is not None:
+        old = manifests.decode(old_manifest)["id"]
+        if len(old):
+            unique, counts = np.unique(old, return_counts=True)
+            for chunk_id, count in zip(unique.tolist(), counts.tolist(), strict=True):
+                deltas[chunk_id] -= count
+    return {chunk_id: delta for chunk_id, delta in deltas.items() if delta}
+
+
+def _apply_deltas(deltas, organization_id):
+    """Apply refcount changes; returns (added_bytes, freed_bytes). Raises ChunksGone for missing ids."""
+    rows = sql.refcount_rows(organization_id, deltas)
+    gone = [chunk_id for chunk_id, delta in deltas.items() if delta > 0 and chunk_id not in rows]
+    if gone:
+        raise ChunksGone(gone)
+    added = freed = 0
+    by_delta = defaultdict(list)
+    for chunk_id, delta in deltas.items():
+        if chunk_id not in rows:
+            continue  # an old manifest's chunk that is already gone: nothing to decrement
+        refcount, size = rows[chunk_id]
+        after = refcount + delta
+        if refcount <= 0 < after:
+            added += size
+        elif refcount > 0 >= after:
+            freed += size
+        by_delta[delta].append(chunk_id)
+    return added, freed, by_delta
+
+
+def commit_file(
+    context, path, *, size, sha256, ids, sizes, content_type, profile_name, origin_fetched=False, totals=None
+):
+    """Point `path` at a manifest and move reference counts, in one transaction."""
+    organization_id = context.organization_id
+    namespace_id = context.namespace.id
+    now = timezone.now()
+    with transaction.atomic():
+        storage = _lock_storage(organization_id)
+        existing = File.objects.select_for_update().filter(namespace_id=namespace_id, path=path).first()
+        deltas = _refcount_deltas(ids, existing.manifest if existing else None)
+        added, freed, by_delta = _apply_deltas(deltas, organization_id)
+        quota = context.plan.storage_quota_bytes
+        if quota is not None and added > freed and storage.stored_bytes + added - freed > quota:
+            raise quota_exceeded(context.plan.name, quota, storage.stored_bytes + added - freed)
+        for delta, chunk_ids in by_delta.items():
+            sql.add_refcount(chunk_ids, delta)
+        fields = {
+            "organization_id": organization_id,
+            "size": size,
+            "sha256": sha256,
+            "content_type": content_type,
+            "chunk_count": len(ids),
+            "chunk_profile": profile_name,
+            "manifest": manifests.encode(ids, sizes),
+            "updated_at": now,
+            "origin_fetched": origin_fetched,
+        }
+        if existing is None:
+            file = File.objects.create(namespace_id=namespace_id, path=path, created_at=now, **fields)
+        else:
+            for name, value in fields.items():
+                setattr(existing, name, value)
+            existing.save()
+            file = existing
+        storage.stored_bytes += added - freed
+        storage.updated_at = now
+        storage.save(update_fields=["stored_bytes", "updated_at"])
+        if totals:
+            _add_totals(namespace_id, **totals)
+    return Committed(file=file, added_bytes=added, freed_bytes=freed)
+
+
+def _quota_room(context):
+    quota = context.plan.storage_quota_bytes
+    if quota is None:
+        return None
+    stored = (
+        OrgStorage.objects.filter(organization_id=context.organization_id)
+        .values_list("stored_bytes", flat=True)
+        .first()
+    )
+    return max(0, quota - (stored or 0))
+
+
+def known_manifest(organization_id, sha256):
+    """(ids, sizes) of a stored file with this whole-file SHA-256 in the organization, or None."""
+    blob = (
+        File.objects.filter(organization_id=organization_id, sha256=sha256).values_list("manifest", flat=True).first()
+    )
+    if blob is None:
+        return None
+    entries = manifests.decode(blob)
+    return entries["id"].tolist(), entries["size"].tolist()
+
+
+def hash_only(read, known):
+    """Content whose whole-file hash is already stored: verify the bytes, skip chunking altogether."""
+    ids, sizes = known
+    whole = hashlib.sha256()
+    total = 0
+    for block in chunking.iter_blocks(read):
+        whole.update(block)
+        total += len(block)
+    return Ingested(
+        size=total, sha256=whole.digest(), digests=[None] * len(ids), sizes=sizes, new_chunks=0, new_bytes=0, ids=ids
+    )
+
+
+def put_file(
+    context, path, read, declared_content_type=None, origin_fetched=False, declared_sha256=None, expected_size=None
+):
+    """Store a streamed body at `path`. Returns (Committed, Ingested).
+
+    With `declared_sha256` (the X-Content-SHA256 header) naming content the organization already holds,
+    the body is only hashed to prove it, never chunked; a body that does not match is refused.
+    """
+    profile = namespace_profile(context.namespace.id)
+    room = _quota_room(context)
+    known = known_manifest(context.organization_id, declared_sha256) if declared_sha256 else None
+    try:
+        if known is not None:
+            ingested = hash_only(read, known)
+        else:
+            ingested = ingest_stream(context.organization_id, read, profile, quota_room=room)
+    except blobstore.BlobUnavailable as exc:
+        raise storage_unavailable(exc)
+    except QuotaRoomExceeded:
+        quota = context.plan.storage_quota_bytes
+        raise quota_exceeded(context.plan.name, quota, quota + 1)
+    if expected_size is not None and ingested.size != expected_size:
+        raise ApiError("incomplete_body", "The request body ended before Content-Length bytes; nothing was stored.")
+    if declared_sha256 and ingested.sha256 != declared_sha256:
+        raise ApiError(
+            "digest_mismatch",
+            f"The body's SHA-256 is {ingested.sha256.hex()}, not the declared {declared_sha256.hex()}; "
+            "nothing was stored.",
+            field="X-Content-SHA256",
+        )
+    if known is not None and ingested.size != sum(known[1]):
+        raise ApiError("digest_mismatch", "The body does not match the declared SHA-256.", field="X-Content-SHA256")
+    try:
+        committed = commit_file(
+            context,
+            path,
+            size=ingested.size,
+            sha256=ingested.sha256,
+            ids=ingested.ids,
+            sizes=ingested.sizes,
+            content_type=guess_content_type(path, declared_content_type),
+            profile_name=profile.name,
+            origin_fetched=origin_fetched,
+            totals=None if origin_fetched else {"bytes_uploaded": ingested.size},
+        )
+    except ChunksGone:
+        # Only if this upload outlived the grace period and GC collected chunks it relied on.
+        raise ApiError(
+            "upload_expired",
+            "The upload took longer than the upload grace period; retry it.",
+            status.HTTP_409_CONFLICT,
+        )
+    new_bytes = ingested.new_bytes
+    count_usage(context, bytes_written=new_bytes, dedup_bytes_saved=max(0, ingested.size - new_bytes))
+    return committed, ingested
+
+
+def delete_file(context, path):
+    with transaction.atomic():
+        storage = _lock_storage(context.organization_id)
+        existing = File.objects.select_for_update().filter(namespace_id=context.namespace.id, path=path).first()
+        if existing is None:
+            return False
+        deltas = _refcount_deltas([], existing.manifest)
+        _, freed, by_delta = _apply_deltas(deltas, context.organization_id)
+        for delta, chunk_ids in by_delta.items():
+            sql.add_refcount(chunk_ids, delta)
+        existing.delete()
+        storage.stored_bytes -= freed
+        storage.updated_at = timezone.now()
+        storage.save(update_fields=["stored_bytes", "updated_at"])
+    return True
+
+
+def delete_namespace_files(namespace):
+    """Free a namespace's files before the namespace row goes (tenants.services.namespace_deleted)."""
+    with transaction.atomic():
+        storage = _lock_storage(namespace.organization_id)
+        deltas = defaultdict(int)
+        for blob in File.objects.filter(namespace=namespace).values_list("manifest", flat=True).iterator():
+            for chunk_id, delta in _refcount_deltas([], blob).items():
+                deltas[chunk_id] += delta
+        _, freed, by_delta = _apply_deltas(dict(deltas), namespace.organization_id)
+        for delta, chunk_ids in by_delta.items():
+            sql.add_refcount(chunk_ids, delta)
+        File.objects.filter(namespace=namespace).delete()
+        storage.stored_bytes -= freed
+        storage.save(update_fields=["stored_bytes"])
+
+
+# --- Client-side dedup ---------------------------------------------------------------------
+
+
+def missing_chunks(context, digests):
+    """Digests the organization lacks; the present ones are protected for the grace period."""
+    present = {}
+    for batch in _batches(set(digests)):
+        for digest, chunk_id in Chunk.objects.filter(
+            organization_id=context.organization_id, sha256__in=batch, corrupt=False
+        ).values_list("sha256", "id"):
+            present[bytes(digest)] = chunk_id
+    if present:
+        sql.protect(present.values(), timezone.now() + grace_period())
+    seen = set()
+    missing = []
+    for digest in digests:
+        if digest not in present and digest not in seen:
+            seen.add(digest)
+            missing.append(digest)
+    return missing
+
+
+def digest_mismatch(declared, actual):
+    return ApiError(
+        "digest_mismatch",
+        f"The chunk's SHA-256 is {actual}, not {declared}; it was not stored.",
+        field="sha256",
+        expected=declared,
+        actual=actual,
+    )
+
+
+def store_chunks(context, pieces):
+    """Store uploaded chunks [(declared hex digest, bytes)], each verified by the server. Returns new count."""
+    verified = []
+    for declared, data in pieces:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != declared:
+            raise digest_mismatch(declared, actual)
+        if len(data) > chunking.MAX_CHUNK_SIZE:
+            raise ApiError("chunk_too_large", f"A chunk may be at most {chunking.MAX_CHUNK_SIZE} bytes.", field="body")
+        verified.append((bytes.fromhex(actual), data))
+    sink = ChunkSink(context.organization_id, quota_room=_quota_room(context), relaxed=False)
+    try:
+        sink.add(verified)
+        sink.flush()
+    except blobstore.BlobUnavailable as exc:
+        sink.abort()
+        raise storage_unavailable(exc)
+    except QuotaRoomExceeded:
+        sink.abort()
+        quota = context.plan.storage_quota_bytes
+        raise quota_exceeded(context.plan.name, quota, quota + 1)
+    if sink.new_bytes:
+        _add_totals(context.namespace.id, bytes_uploaded=sink.new_bytes)
+    return sink.new_chunks, sink.new_bytes
+
+
+def commit_manifest(context, path, *, size, sha256_hex, chunks, content_type=None):
+    """Commit a file from chunks the organization already holds (client-side dedup)."""
+    digests = [bytes.fromhex(item["sha256"]) for item in chunks]
+    declared_sizes = [item["size"] for item in chunks]
+    if sum(declared_sizes) != size:
+        raise ApiError(
+            "size_mismatch",
+            f"The chunk sizes add up to {sum(declared_sizes)} bytes, not the declared size {size}.",
+            field="size",
+        )
+    rows = {}
+    for batch in _batches(set(digests)):
+        for digest, chunk_id, chunk_size, corrupt in Chunk.objects.filter(
+            organization_id=context.organization_id, sha256__in=batch
+        ).values_list("sha256", "id", "size", "corrupt"):
+            if not corrupt:
+                rows[bytes(digest)] = (chunk_id, chunk_size)
+    missing = []
+    for digest in digests:
+        if digest not in rows and digest.hex() not in missing:
+            missing.append(digest.hex())
+    if missing:
+        raise ApiError(
+            "missing_chunks",
+            f"{len(missing)} chunk(s) of this manifest are not stored; upload them first: {', '.join(missing[:5])}"
+            + (" ..." if len(missing) > 5 else ""),
+            field="chunks",
+            missing=missing,
+        )
+    for index, (digest, declared) in enumerate(zip(digests, declared_sizes, strict=True)):
+        if rows[digest][1] != declared:
+            raise ApiError(
+                "size_mismatch",
+                f"chunks[{index}] ({digest.hex()}) is {rows[digest][1]} bytes, not {declared}.",
+                field=f"chunks[{index}].size",
+            )
+    ids = [rows[digest][0] for digest in digests]
+    declared_sha = bytes.fromhex(sha256_hex)
+    if not _manifest_known(context.organization_id, declared_sha, ids):
+        try:
+            actual = _hash_chunks(ids)
+        except blobstore.BlobUnavailable as exc:
+            raise storage_unavailable(exc)
+        if actual != declared_sha:
+            raise ApiError(
+                "sha256_mismatch",
+                f"The chunks hash to {actual.hex()}, not the declared sha256 {sha256_hex}.",
+                status.HTTP_409_CONFLICT,
+                field="sha256",
+                actual=actual.hex(),
+            )
+    try:
+        committed = commit_file(
+            context,
+            path,
+            size=size,
+            sha256=declared_sha,
+            ids=ids,
+            sizes=declared_sizes,
+            content_type=guess_content_type(path, content_type),
+            profile_name=namespace_profile(context.namespace.id).name,
+        )
+    except ChunksGone as exc:
+        by_id = {chunk_id: digest.hex() for digest, (chunk_id, _) in rows.items()}
+        gone = sorted({by_id[chunk_id] for chunk_id in exc.ids if chunk_id in by_id})
+        raise ApiError(
+            "missing_chunks", "Some chunks were collected meanwhile; upload them again.", field="chunks", missing=gone
+        )
+    # Chunks that became referenced now are the ones this client had to upload; the rest never crossed the wire.
+    uploaded = committed.added_bytes
+    saved = max(0, size - uploaded)
+    _add_totals(context.namespace.id, upload_bytes_saved=saved)
+    count_usage(context, bytes_written=uploaded, dedup_bytes_saved=saved, upload_bytes_saved=saved)
+    return committed, saved
+
+
+def _manifest_known(organization_id, sha256, ids):
+    """A file with this hash and exactly these chunks exists: the content is known, no need to re-hash."""
+    encoded_ids = np.asarray(ids, dtype=np.int64)
+    for blob in File.objects.filter(organization_id=organization_id, sha256=sha256).values_list("manifest", flat=True)[
+        :5
+    ]:
+        known = manifests.decode(blob)["id"]
+        if len(known) == len(encoded_ids) and np.array_equal(known, encoded_ids):
+            return True
+    return False
+
+
+def _hash_chunks(ids):
+    from dedup import selectors
+
+    whole = hashlib.sha256()
+    for data in selectors.iter_chunk_data(ids):
+        whole.update(data)
+    return whole.digest()
+
+
+# --- Garbage collection --------------------------------------------------------------------
+
+SMALL_PACK_BYTES = 4 * 1024 * 1024
+
+
+def _true_refcounts(organization_id):
+    """Mark: how many times every chunk is referenced by the organization's manifests."""
+    arrays = [
+        manifests.decode(blob)["id"]
+        for blob in File.objects.filter(organization_id=organization_id).values_list("manifest", flat=True).iterator()
+    ]
+    arrays = [array for array in arrays if len(array)]
+    if not arrays:
+        return {}
+    unique, counts = np.unique(np.concatenate(arrays), return_counts=True)
+    return dict(zip(unique.tolist(), counts.tolist(), strict=True))
+
+
+def _mark_and_sweep(organization_id, now, limit):
+    report = {"refcounts_fixed": 0, "chunks_deleted": 0, "bytes_freed": 0}
+    with transaction.atomic():
+        storage = _lock_storage(organization_id)
+        true = _true_refcounts(organization_id)
+        garbage, stored = [], 0
+        rows = Chunk.objects.filter(organization_id=organization_id).values_list(
+            "id", "refcount", "size", "protected_until"
+        )
+        for chunk_id, refcount, size, protected_until in list(rows):
+            expected = true.get(chunk_id, 0)
+            if refcount != expected:
+                # The counts are only a fast path; the manifests are the truth.
+                log.warning("chunk %s refcount %s, manifests say %s: fixed", chunk_id, refcount, expected)
+                Chunk.objects.filter(id=chunk_id).update(refcount=expected)
+                report["refcounts_fixed"] += 1
+            if expected:
+                stored += size
+            elif protected_until < now and len(garbage) < limit:
+                garbage.append((chunk_id, size))
+        deleted = sql.delete_unreferenced([chunk_id for chunk_id, _ in garbage], now)
+        report["chunks_deleted"] = len(deleted)
+        report["bytes_freed"] = sum(size for _, size in deleted)
+        storage.stored_bytes = stored
+        storage.updated_at = now
+        storage.save(update_fields=["stored_bytes", "updated_at"])
+    return report
+
+
+def _repack(organization_id, candidates, backend):
+    """Copy the live chunks of `candidates` into new packs, repoint their rows, retire the old packs."""
+    from dedup import selectors
+
+    moved = 0
+    builder = None
+    pending = []  # (chunk id, old pack id, entry index in builder)
+
+    def seal():
+        nonlocal builder, pending, moved
+        if builder is None:
+            return
+        builder.seal()
+        with transaction.atomic():
+            pack = Pack.objects.create(organization_id=organization_id, key=builder.key, size=builder.size)
+            for chunk_id, old_pack_id, index in pending:
+                _, _, stored_size, compression, offset = builder.entries[index]
+                moved += Chunk.objects.filter(id=chunk_id, pack_id=old_pack_id).update(
+                    pack=pack, offset=offset, stored_size=stored_size, compression=compression
+                )
+        builder, pending = None, []
+
+    retired = []
+    for old in candidates:
+        rows = list(
+            Chunk.objects.filter(pack=old, corrupt=False).order_by("offset").values_list("id", "sha256", "size")
+        )
+        try:
+            datas = list(selectors.iter_chunk_data([chunk_id for chunk_id, _, _ in rows], backend=backend))
+        except (packs.ChunkCorrupted, blobstore.BlobNotFound) as exc:
+            log.error("pack %s not repacked: %s", old.key, exc)
+            continue
+        for (chunk_id, digest, _), data in zip(rows, datas, strict=True):
+            if builder is None:
+                builder = packs.PackBuilder(backend, organization_id)
+            payload, compression = packs.Compressor().encode(data)
+            builder.add(bytes(digest), len(data), payload, compression)
+            pending.append((chunk_id, old.id, len(builder.entries) - 1))
+            if builder.full:
+                seal()
+        retired.append(old)
+    seal()
+    now = timezone.now()
+    for old in retired:
+        if not Chunk.objects.filter(pack=old).exists():
+            Pack.objects.filter(id=old.id).update(state=Pack.State.RETIRED, retired_at=now)
+    return moved, len(retired)
+
+
+def _collect_packs(organization_id, now, backend):
+    from django.db.models import Sum
+
+    report = {"packs_deleted": 0, "packs_repacked": 0, "chunks_moved": 0, "orphan_objects_deleted": 0}
+    cutoff = now - grace_period()
+    live_bytes = dict(
+        Chunk.objects.filter(organization_id=organization_id)
+        .values("pack_id")
+        .annotate(live=Sum("stored_size"))
+        .values_list("pack_id", "live")
+    )
+    chunk_counts = dict(
+        Chunk.objects.filter(organization_id=organization_id)
+        .values("pack_id")
+        .annotate(n=models_count("id"))
+        .values_list("pack_id", "n")
+    )
+    repack = []
+    for pack in Pack.objects.filter(organization_id=organization_id):
+        count = chunk_counts.get(pack.id, 0)
+        if pack.state == Pack.State.RETIRED:
+            # Retired a grace period ago: no reader can still hold its old locations.
+            if count == 0 and pack.retired_at and pack.retired_at < cutoff:
+                backend.delete(pack.key)
+                pack.delete()
+                report["packs_deleted"] += 1
+            continue
+        if count == 0:
+            if pack.created_at < cutoff:
+                backend.delete(pack.key)
+                pack.delete()
+                report["packs_deleted"] += 1
+            continue
+        live = live_bytes.get(pack.id, 0) + count * packs.HEADER_SIZE
+        if live < pack.size * settings.DEDUP_REPACK_LIVE_RATIO or pack.size < SMALL_PACK_BYTES:
+            repack.append(pack)
+    # Rewriting a single small pack that is all live gains nothing.
+    if len(repack) == 1 and repack[0].size < SMALL_PACK_BYTES:
+        only = repack[0]
+        live = live_bytes.get(only.id, 0) + chunk_counts.get(only.id, 0) * packs.HEADER_SIZE
+        if live >= only.size * settings.DEDUP_REPACK_LIVE_RATIO:
+            repack = []
+    if repack:
+        moved, retired = _repack(organization_id, repack, backend)
+        report["chunks_moved"] = moved
+        report["packs_repacked"] = retired
+    # Pack objects made durable by an upload that crashed before its index rows were written.
+    known = set(Pack.objects.filter(organization_id=organization_id).values_list("key", flat=True))
+    for info in list(backend.list(packs.org_prefix(organization_id))):
+        if info.key not in known and info.modified < cutoff:
+            backend.delete(info.key)
+            report["orphan_objects_deleted"] += 1
+    return report
+
+
+def models_count(name):
+    from django.db.models import Count
+
+    return Count(name)
+
+
+def collect_garbage(organization_id, now=None, limit=100_000, backend=None):
+    """One incremental GC pass for an organization: mark-and-sweep chunks, then packs."""
+    now = now or timezone.now()
+    backend = backend or blobstore.get_backend()
+    report = {"organization_id": organization_id}
+    report.update(_mark_and_sweep(organization_id, now, limit))
+    report.update(_collect_packs(organization_id, now, backend))
+    return report
+
+
+def remove_stale_temporaries(now=None, backend=None):
+    backend = backend or blobstore.get_backend()
+    removed = 0
+    for path in backend.stale_temporaries((now or timezone.now()) - grace_period()):
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def organizations_with_data():
+    return sorted(set(Pack.objects.values_list("organization_id", flat=True).distinct()))
+
+
+# --- Verification ----------------------------------------------------------------------------
+
+
+def verify_organization(organization_id, backend=None):
+    """Read and verify every chunk of an organization; check every manifest's chunks exist."""
+    from dedup import selectors
+
+    backend = backend or blobstore.get_backend()
+    report = {
+        "chunks_checked": 0,
+        "bytes_checked": 0,
+        "corrupt_chunks": [],
+        "unreadable_packs": [],
+        "files_with_missing_chunks": [],
+    }
+    for pack in Pack.objects.filter(organization_id=organization_id, state=Pack.State.LIVE).order_by("id"):
+        ids = list(Chunk.objects.filter(pack=pack).order_by("offset").values_list("id", flat=True))
+        for chunk_id in ids:
+            try:
+                for data in selectors.iter_chunk_data([chunk_id], backend=backend):
+                    report["bytes_checked"] += len(data)
+            except packs.ChunkCorrupted as exc:
+                report["corrupt_chunks"].append(exc.digest.hex())
+            except blobstore.BlobNotFound:
+                report["unreadable_packs"].append(pack.key)
+                break
+            report["chunks_checked"] += 1
+    existing = set(Chunk.objects.filter(organization_id=organization_id).values_list("id", flat=True))
+    for path, blob in File.objects.filter(organization_id=organization_id).values_list("path", "manifest"):
+        ids = set(manifests.decode(blob)["id"].tolist())
+        if not ids <= existing:
+            report["files_with_missing_chunks"].append(path)
+    report["ok"] = not (report["corrupt_chunks"] or report["unreadable_packs"] or report["files_with_missing_chunks"])
+    return report

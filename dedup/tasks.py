@@ -1,0 +1,20 @@
+"""Periodic garbage collection of the dedup store (Celery beat: CELERY_BEAT_SCHEDULE["dedup-gc"])."""
+
+import logging
+
+from celery import shared_task
+
+from dedup import services
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="dedup.tasks.collect_garbage", acks_late=True)
+def collect_garbage(organization_id=None, limit=100_000):
+    """Incremental mark-and-sweep; safe to re-run after a crash (acks_late: redelivered, idempotent)."""
+    ids = [organization_id] if organization_id else services.organizations_with_data()
+    reports = [services.collect_garbage(org_id, limit=limit) for org_id in ids]
+    removed = services.remove_stale_temporaries()
+    for report in reports:
+        log.info("dedup gc: %s", report)
+    return {"organizations": reports, "temporaries_removed": removed}

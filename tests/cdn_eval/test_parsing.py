@@ -1,0 +1,131 @@
+import gzip
+
+import orjson
+import pytest
+
+from cdn_eval.engine import EngineError, TooLarge, build_trace, parse_bytes, parse_records
+from tests.cdn_eval.conftest import csv_bytes, ndjson
+
+ROWS = [
+    {"timestamp": 1_700_000_000_000, "path": "/a", "size": 10},
+    {"timestamp": 1_700_000_060_000, "path": "/b", "size": 20},
+    {"timestamp": 1_700_000_120_000, "path": "/a", "size": 10},
+]
+
+
+def columns_tuple(columns):
+    paths = columns.paths if columns.paths is not None else [columns.names[i] for i in columns.path_ids]
+    return paths, columns.sizes.tolist(), columns.timestamps.tolist()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        orjson.dumps(ROWS),
+        orjson.dumps({"accessHistory": ROWS}),
+        b"\n" + ndjson(ROWS) + b"\n\n",
+        csv_bytes(ROWS),
+        csv_bytes(ROWS, compress=True),
+        gzip.compress(ndjson(ROWS)),
+    ],
+    ids=["json-array", "json-object", "ndjson", "csv", "csv-gzip", "ndjson-gzip"],
+)
+def test_every_format_gives_the_same_columns(data):
+    columns = parse_bytes(data)
+    assert columns_tuple(columns) == (["/a", "/b", "/a"], [10, 20, 10], [r["timestamp"] for r in ROWS])
+
+
+def test_iso_timestamps_and_numeric_strings():
+    rows = [
+        {"timestamp": "2023-11-14T22:13:20Z", "path": "/a", "size": 1},
+        {"timestamp": "2023-11-14T22:13:21+00:00", "path": "/a", "size": 1},
+        {"timestamp": "2023-11-14T22:13:22", "path": "/b", "size": "5"},
+    ]
+    columns = parse_records(rows)
+    assert columns.timestamps.tolist() == [1_700_000_000_000, 1_700_000_001_000, 1_700_000_002_000]
+    assert columns.sizes.tolist() == [1, 1, 5]
+
+
+def test_unsorted_input_is_sorted_and_a_size_change_is_a_new_version():
+    rows = [
+        {"timestamp": 30, "path": "/a", "size": 11},
+        {"timestamp": 10, "path": "/a", "size": 10},
+        {"timestamp": 20, "path": "/b", "size": 5},
+        {"timestamp": 40, "path": "/a", "size": 11},
+    ]
+    columns = parse_records(rows)
+    trace = build_trace(columns.paths, columns.sizes, columns.timestamps)
+    assert trace.timestamps.tolist() == [10, 20, 30, 40]
+    assert trace.n_obj == 3  # /a@10, /b, /a@11
+    assert trace.req_size.tolist() == [10, 5, 11, 11]
+    assert trace.prev.tolist() == [-1, -1, -1, 2] and trace.nxt.tolist() == [4, 4, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "data, line, field",
+    [
+        (ndjson(ROWS[:2]) + b'{"timestamp": 5, "path": "/c"}\n', 3, "size"),
+        (ndjson(ROWS[:1]) + b"\n" + b"{not json\n", 3, None),
+        (ndjson(ROWS[:1]) + b'{"timestamp": "yesterday", "path": "/c", "size": 1}\n', 2, "timestamp"),
+        (csv_bytes(ROWS).replace(b"20,/b", b"-4,/b"), 3, "size"),
+        (orjson.dumps(ROWS[:1] + [{"timestamp": 1, "path": 7, "size": 1}]), 2, "path"),
+    ],
+    ids=["ndjson-missing-size", "ndjson-bad-json", "ndjson-bad-timestamp", "csv-negative-size", "json-path-type"],
+)
+def test_malformed_record_is_named_by_line_and_field(data, line, field):
+    with pytest.raises(EngineError) as caught:
+        parse_bytes(data)
+    assert caught.value.line == line
+    assert caught.value.field == field
+    assert str(line) in caught.value.message
+
+
+def test_skip_invalid_drops_and_counts_bad_records():
+    data = ndjson(ROWS) + b'{"timestamp": 1, "path": "", "size": 1}\n{oops\n' + ndjson(ROWS[:1])
+    columns = parse_bytes(data, skip_invalid=True)
+    assert len(columns) == 4 and columns.skipped == 2
+    assert columns.first_error["line"] == 4
+
+
+def test_csv_header_must_name_the_columns():
+    with pytest.raises(EngineError) as caught:
+        parse_bytes(b"time,path,size\n1,/a,3\n")
+    assert caught.value.field == "timestamp" and caught.value.line == 1
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n", b"[]", b'{"accessHistory": []}'])
+def test_empty_log_is_a_clear_error(data):
+    with pytest.raises(EngineError) as caught:
+        parse_bytes(data)
+    assert caught.value.code == "empty_log"
+
+
+def test_big_logs_are_parsed_in_pieces_with_true_line_numbers(monkeypatch):
+    from cdn_eval.engine import parsing
+
+    monkeypatch.setattr(parsing, "CHUNK_BYTES", 100)
+    rows = [{"timestamp": i, "path": f"/p{i % 7}", "size": 10 + i % 7} for i in range(200)]
+    for data in (ndjson(rows), csv_bytes(rows)):
+        columns = parse_bytes(data)
+        assert columns_tuple(columns) == ([r["path"] for r in rows], [r["size"] for r in rows], list(range(200)))
+    bad = ndjson(rows[:150]) + b'{"timestamp": 1, "path": "/x", "size": "big"}\n' + ndjson(rows[:10])
+    with pytest.raises(EngineError) as caught:
+        parse_bytes(bad)
+    assert caught.value.line == 151 and caught.value.field == "size"
+    bad_csv = csv_bytes(rows[:120]) + b"7,/y,later\n"
+    with pytest.raises(EngineError) as caught:
+        parse_bytes(bad_csv)
+    assert caught.value.line == 122 and caught.value.field == "timestamp"
+    skipped = parse_bytes(bad, skip_invalid=True)
+    assert len(skipped) == 160 and skipped.skipped == 1 and skipped.first_error["line"] == 151
+
+
+def test_gzip_bomb_is_refused():
+    with pytest.raises(TooLarge):
+        parse_bytes(gzip.compress(b" " * 200_000), max_bytes=100_000)
+
+
+def test_paths_differing_only_by_a_trailing_nul_stay_apart():
+    rows = [{"timestamp": 1, "path": "/a", "size": 1}, {"timestamp": 2, "path": "/a\u0000", "size": 1}]
+    columns = parse_bytes(ndjson(rows))
+    assert len(set(columns.path_ids.tolist())) == 2

@@ -1,0 +1,197 @@
+"""S3-compatible storage (moto's server mode on a free port): the pack backend and origin read-through."""
+
+import hashlib
+import socket
+
+import boto3
+import pytest
+from django.test import override_settings
+
+from dedup import crypto, origin, services
+from dedup.models import Origin
+from tests.dedup.conftest import body, firmware, random_bytes
+
+pytestmark = pytest.mark.django_db
+
+CREDENTIALS = {"aws_access_key_id": "testing-key-id", "aws_secret_access_key": "testing-secret"}
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server):
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", **CREDENTIALS)
+    return client
+
+
+def make_bucket(s3, name):
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_backend(s3, s3_server):
+    bucket = make_bucket(s3, f"packs-{free_port()}")
+    with override_settings(
+        BLOB_BACKEND="s3",
+        BLOB_S3_ENDPOINT_URL=s3_server,
+        BLOB_S3_BUCKET=bucket,
+        BLOB_S3_REGION="us-east-1",
+        BLOB_S3_ACCESS_KEY_ID=CREDENTIALS["aws_access_key_id"],
+        BLOB_S3_SECRET_ACCESS_KEY=CREDENTIALS["aws_secret_access_key"],
+    ):
+        yield bucket
+
+
+def test_s3_pack_backend_round_trip_and_gc(tenant, s3, s3_backend):
+    v1 = firmware(700_000, seed=71)
+    assert tenant.put("fw/a.bin", v1).status_code == 201
+    assert tenant.put("fw/b.bin", v1[:300_000]).json()["new_bytes"] < 100_000
+    assert body(tenant.get("fw/a.bin")) == v1
+    ranged = tenant.get("fw/a.bin", HTTP_RANGE="bytes=1000-99999")
+    assert body(ranged) == v1[1000:100000]
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=s3_backend).get("Contents", [])]
+    assert keys and all(key.startswith(f"packs/o{tenant.organization.id}/") for key in keys)
+    assert len(keys) <= 2  # packs, not one object per chunk
+    tenant.delete("fw/a.bin")
+    tenant.delete("fw/b.bin")
+    import datetime
+
+    from django.utils import timezone
+
+    services.collect_garbage(tenant.organization.id, now=timezone.now() + datetime.timedelta(hours=2))
+    assert not s3.list_objects_v2(Bucket=s3_backend).get("Contents")
+
+
+def test_unreachable_s3_is_503(tenant):
+    with override_settings(
+        BLOB_BACKEND="s3",
+        BLOB_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
+        BLOB_S3_BUCKET="nope",
+        BLOB_S3_ACCESS_KEY_ID="x",
+        BLOB_S3_SECRET_ACCESS_KEY="y",
+    ):
+        response = tenant.put("a.bin", random_bytes(10_000, 1))
+    assert response.status_code == 503
+    from dedup.models import Chunk, File
+
+    assert not File.objects.exists() and not Chunk.objects.exists()
+
+
+@pytest.fixture
+def origin_bucket(s3, s3_server, tenant):
+    bucket = make_bucket(s3, f"origin-{free_port()}")
+    origin.configure_origin(
+        tenant.namespace,
+        endpoint_url=s3_server,
+        bucket=bucket,
+        prefix="releases",
+        access_key_id=CREDENTIALS["aws_access_key_id"],
+        secret_access_key=CREDENTIALS["aws_secret_access_key"],
+    )
+    return bucket
+
+
+def test_read_through_counts_misses_and_hits_exactly(tenant, s3, origin_bucket, settings):
+    data = random_bytes(250_000, seed=72)
+    s3.put_object(Bucket=origin_bucket, Key="releases/fw/1.0.bin", Body=data, ContentType="application/x-firmware")
+    first = tenant.get("fw/1.0.bin")
+    assert first.status_code == 200 and body(first) == data
+    assert first["Content-Type"] == "application/x-firmware"
+    # Gone from the origin now: later requests are served from the store.
+    s3.delete_object(Bucket=origin_bucket, Key="releases/fw/1.0.bin")
+    for _ in range(3):
+        assert body(tenant.get("fw/1.0.bin")) == data
+    assert tenant.get("fw/missing.bin").status_code == 404
+    stats = tenant.stats()
+    assert stats["misses"] == 2 and stats["hits"] == 3
+    assert stats["origin_bytes"] == len(data)
+    assert stats["served_bytes"] == 4 * len(data)
+    assert stats["bandwidth_saved_bytes"] == 3 * len(data)
+    # Lyve Cloud charges no egress: the saving is in bandwidth, not dollars, and the stats say so.
+    assert stats["cost_breakdown"]["egress_saved_usd"] == 0
+    assert any("no egress" in note for note in stats["notes"])
+    if settings.REDIS_URL:
+        from cache_api import metering
+
+        counts = metering.live_counts(tenant.organization.id, tenant.namespace.id)
+        assert counts["misses"] == 2 and counts["hits"] == 3
+        assert counts["origin_bytes"] == len(data) and counts["bytes_served"] == 4 * len(data)
+
+
+def test_aws_origin_prices_egress(tenant, s3, origin_bucket):
+    Origin.objects.filter(namespace=tenant.namespace).update(kind=Origin.Kind.AWS_S3)
+    data = random_bytes(100_000, seed=73)
+    s3.put_object(Bucket=origin_bucket, Key="releases/x.bin", Body=data)
+    tenant.get("x.bin")
+    tenant.get("x.bin")
+    stats = tenant.stats()
+    assert stats["cost_breakdown"]["egress_avoided_bytes"] == len(data)
+    assert stats["cost_breakdown"]["egress_saved_usd"] == pytest.approx(len(data) / 1e9 * 0.09)
+
+
+def test_credentials_are_encrypted_at_rest(tenant, origin_bucket):
+    row = Origin.objects.get(namespace=tenant.namespace)
+    assert CREDENTIALS["aws_secret_access_key"] not in row.secret_access_key_encrypted
+    assert crypto.decrypt(row.secret_access_key_encrypted) == CREDENTIALS["aws_secret_access_key"]
+
+
+def test_production_requires_the_credentials_key(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.IS_PRODUCTION = True
+    settings.ORIGIN_CREDENTIALS_KEY = ""
+    with pytest.raises(ImproperlyConfigured):
+        crypto.encrypt("secret")
+
+
+def test_unreachable_origin_is_502(tenant, origin_bucket):
+    Origin.objects.filter(namespace=tenant.namespace).update(endpoint_url=f"http://127.0.0.1:{free_port()}")
+    origin._clients.clear()
+    response = tenant.get("fw/any.bin")
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "origin_unavailable"
+
+
+def test_origin_needs_the_connector_node(tenant, s3, origin_bucket):
+    tenant.namespace.nodes = ["file_dedup_cache"]
+    tenant.namespace.save()
+    s3.put_object(Bucket=origin_bucket, Key="releases/y.bin", Body=b"y")
+    assert tenant.get("y.bin").status_code == 404
+    assert hashlib.sha256(b"y")  # the object exists at the origin but is not read through
+
+
+def test_origin_api_never_shows_credentials(tenant, s3_server, settings):
+    body_in = {
+        "endpoint_url": s3_server,
+        "bucket": "b",
+        "prefix": "p",
+        "access_key_id": "AKIDSECRET1",
+        "secret_access_key": "very-secret-2",
+        "kind": "aws_s3",
+    }
+    response = tenant.client.put("/api/dedup/origin", body_in, format="json", **tenant.headers())
+    assert response.status_code == 200, response.content
+    for text in (response.content, tenant.client.get("/api/dedup/origin", **tenant.headers()).content):
+        assert b"AKIDSECRET1" not in text and b"very-secret-2" not in text
+    assert Origin.objects.get(namespace=tenant.namespace).kind == "aws_s3"
+    settings.DEDUP_ORIGIN_ALLOW_PRIVATE = False
+    refused = tenant.client.put("/api/dedup/origin", body_in, format="json", **tenant.headers())
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "endpoint_url"
+    assert tenant.client.delete("/api/dedup/origin", **tenant.headers()).status_code == 204
+    assert tenant.client.get("/api/dedup/origin", **tenant.headers()).status_code == 404

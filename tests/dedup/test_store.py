@@ -1,0 +1,117 @@
+"""Dedup behaviour of the store: sharing, isolation, integrity, crash safety."""
+
+import pytest
+
+from dedup import blobstore, services
+from dedup.models import Chunk, File, Pack
+from tests.dedup.conftest import body, firmware, random_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def edit(data, seed):
+    """A new firmware version: a few regions rewritten, bytes inserted and deleted (offsets shift)."""
+    import random
+
+    rng = random.Random(seed)
+    out = bytearray(data)
+    for _ in range(3):
+        at = rng.randrange(len(out) - 5000)
+        out[at : at + 2000] = rng.randbytes(2000)
+    at = rng.randrange(len(out))
+    out[at:at] = rng.randbytes(777)
+    at = rng.randrange(len(out) - 5000)
+    del out[at : at + 1234]
+    return bytes(out)
+
+
+def test_near_duplicate_versions_share_chunks(tenant):
+    v1 = firmware(2_000_000, seed=1)
+    v2 = edit(v1, seed=2)
+    first = tenant.put("fw/1.bin", v1).json()
+    second = tenant.put("fw/2.bin", v2).json()
+    assert first["new_bytes"] == len(v1)  # nothing known before
+    assert second["new_bytes"] < len(v2) * 0.15, second
+    assert second["dedup_bytes"] == len(v2) - second["new_bytes"]
+    assert body(tenant.get("fw/2.bin")) == v2
+    exact = tenant.put("fw/copy.bin", v1).json()
+    assert exact["new_bytes"] == 0 and exact["new_chunks"] == 0
+    stats = tenant.stats()
+    assert stats["files"] == 3
+    assert stats["logical_bytes"] == 2 * len(v1) + len(v2)
+    unique = Chunk.objects.filter(organization=tenant.organization)
+    assert stats["stored_bytes"] == sum(c.size for c in unique)
+    assert stats["dedup_ratio"] == pytest.approx(stats["logical_bytes"] / stats["stored_bytes"], rel=1e-3)
+
+
+def test_tenants_with_identical_files_share_nothing(tenant, other_tenant):
+    data = random_bytes(200_000, seed=11)
+    assert tenant.put("same.bin", data).status_code == 201
+    reply = other_tenant.put("same.bin", data).json()
+    # The second organization pays for its own copy: nothing reveals that another one holds it.
+    assert reply["new_bytes"] == len(data) and reply["dedup_bytes"] == 0
+    mine = set(Chunk.objects.filter(organization=tenant.organization).values_list("id", flat=True))
+    theirs = set(Chunk.objects.filter(organization=other_tenant.organization).values_list("id", flat=True))
+    assert mine and theirs and not (mine & theirs)
+    assert not set(Pack.objects.filter(organization=tenant.organization).values_list("key", flat=True)) & set(
+        Pack.objects.filter(organization=other_tenant.organization).values_list("key", flat=True)
+    )
+    # Probing with "missing?" only ever answers about one's own organization.
+    secret = random_bytes(100_000, seed=12)
+    tenant.put("secret.bin", secret)
+    manifest = tenant.client.get("/api/files/secret.bin/manifest", **tenant.headers()).json()
+    digests = [c["sha256"] for c in manifest["chunks"]]
+    probe = other_tenant.post_json("/api/dedup/missing", {"chunks": digests}).json()
+    assert probe["missing"] == digests
+    assert other_tenant.client.get(f"/api/dedup/chunks/{digests[0]}", **other_tenant.headers()).status_code == 404
+    assert other_tenant.get("secret.bin").status_code == 404
+
+
+def test_corrupted_chunk_on_disk_is_detected(tenant, blob_root):
+    data = random_bytes(150_000, seed=21)
+    tenant.put("c.bin", data)
+    chunk = Chunk.objects.filter(organization=tenant.organization).order_by("offset").first()
+    path = blob_root / chunk.pack.key
+    raw = bytearray(path.read_bytes())
+    raw[chunk.offset + 10] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    response = tenant.get("c.bin")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "chunk_corrupted"
+    chunk.refresh_from_db()
+    assert chunk.corrupt
+    # Re-uploading the same content repairs it.
+    assert tenant.put("c.bin", data).status_code == 201
+    assert body(tenant.get("c.bin")) == data
+
+
+def test_crash_between_pack_and_manifest_leaves_no_dangling_manifest(tenant, monkeypatch):
+    data = random_bytes(400_000, seed=31)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(services, "commit_file", crash)
+    with pytest.raises(RuntimeError):
+        tenant.put("crash.bin", data)
+    assert not File.objects.exists()
+    orphans = Chunk.objects.filter(organization=tenant.organization)
+    assert orphans.exists() and all(c.refcount == 0 for c in orphans)
+    monkeypatch.undo()
+    # The retry reuses the durable chunks and commits.
+    reply = tenant.put("crash.bin", data).json()
+    assert reply["new_bytes"] == 0
+    assert body(tenant.get("crash.bin")) == data
+
+
+def test_crash_before_index_rows_leaves_only_a_pack_object(tenant, monkeypatch, blob_root):
+    data = random_bytes(100_000, seed=32)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(Pack.objects, "create", crash)
+    with pytest.raises(RuntimeError):
+        tenant.put("crash2.bin", data)
+    assert not Chunk.objects.exists() and not File.objects.exists()
+    assert list(blobstore.get_backend().list("packs/"))  # durable but unreferenced: GC's job

@@ -1,0 +1,68 @@
+"""Dedup stats and CDN evaluation pages draw what those apps produce."""
+
+import pytest
+
+from cache_api import metering
+from portal import figures, selectors
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def as_owner(client, owner):
+    client.force_login(owner)
+    return client
+
+
+def test_dedup_page_shows_the_dedup_apps_stats_and_daily_savings(as_owner, organization):
+    from dedup.models import NamespaceTotals
+    from dedup.pricing import namespace_stats
+
+    storage = organization.namespaces.get(name="storage")
+    NamespaceTotals.objects.create(namespace=storage, bytes_uploaded=4_000_000, upload_bytes_saved=3_500_000)
+    metering.add_counts(
+        organization.id, storage.id, requests=2, dedup_bytes_saved=7_000_000, upload_bytes_saved=3_500_000
+    )
+
+    html = as_owner.get("/portal/dedup/").content.decode()
+    stats = namespace_stats(selectors.namespace_context(storage))
+    assert stats["upload_bytes_saved"] == 3_500_000
+    table = html[html.index('data-testid="dedup-table"') : html.index("</table>")]
+    assert "<code>storage</code>" in table and "<code>cdn</code>" not in table  # cdn has no dedup node
+    assert figures.human_bytes(3_500_000) in table
+    assert f": {figures.human_bytes(7_000_000)}</title>" in html  # today's bar in the duplicate-bytes chart
+
+
+def test_dashboard_shows_storage_used_against_the_quota(as_owner, organization):
+    from dedup.models import OrgStorage
+
+    OrgStorage.objects.create(organization=organization, stored_bytes=3 * 1024**3)
+    html = as_owner.get("/portal/dashboard/").content.decode()
+    assert 'data-testid="storage-used">3.00 GiB<' in html
+
+
+def test_cdn_pages_draw_a_real_evaluation(as_owner, organization):
+    from cdn_eval import services as cdn_services
+
+    cdn = organization.namespaces.get(name="cdn")
+    records = [
+        {"timestamp": 1_700_000_000_000 + i * 1000, "path": f"/fw/{i % 7}.bin", "size": 1000 * (1 + i % 7)}
+        for i in range(400)
+    ]
+    options = cdn_services.engine_options({})
+    evaluation = cdn_services.evaluate_now(
+        selectors.namespace_context(cdn), cdn_services.parse_inline(records), {}, options
+    )
+
+    listing = as_owner.get("/portal/cdn/").content.decode()
+    assert f"/portal/cdn/{evaluation.id}/" in listing and "400" in listing
+    page = as_owner.get(f"/portal/cdn/{evaluation.id}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    curve = evaluation.result["curve"]
+    assert html.count("<polyline") == 2  # hit ratio and byte hit ratio
+    assert "Exact LRU miss-ratio curve" in html
+    assert evaluation.result["recommended"]["policy"].upper() in html
+    for tier in evaluation.result["tiers"]:
+        assert f"<td>{tier['tier']}</td>" in html
+    assert len(curve) >= 2
