@@ -237,45 +237,72 @@ class Ingested:
     ids: list = field(default_factory=list)
 
 
+# Share of each window's chunk hashes computed by the request thread; the helper thread, which also
+# computes the whole-file hash, takes the rest (benchmarks/dedup.py, "already stored").
+HASH_SHARE_HERE = 60
+
+
+def _digests(pieces):
+    sha = hashlib.sha256
+    return [sha(piece).digest() for piece in pieces]
+
+
+class BackgroundSha256:
+    """A whole-file SHA-256 fed block by block and computed on a helper thread (hashlib releases the
+    GIL on large buffers), so the caller reads, cuts and hashes chunks meanwhile. One block in flight."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.pending = None
+
+    def update(self, block):
+        self.wait()
+        self.pending = self.pool.submit(self.hash.update, block)
+        self.size += len(block)
+
+    def wait(self):
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
+
+    def digest(self):
+        self.wait()
+        return self.hash.digest()
+
+
 def ingest_stream(organization_id, read, profile, quota_room=None, backend=None):
     """Chunk, hash and store a stream (read(n) -> bytes). Returns what the manifest commit needs.
 
-    The whole-file SHA-256 runs in a helper thread (hashlib releases the GIL on large buffers, and so
-    does the FastCDC cutter), overlapping with cutting and per-chunk hashing.
+    The helper thread computes the whole-file SHA-256 and part of the chunk hashes, overlapping with
+    reading, cutting (FastCDC releases the GIL too) and the rest of the chunk hashes.
     """
     sink = ChunkSink(organization_id, backend=backend, quota_room=quota_room)
-    whole = hashlib.sha256()
     digests, sizes = [], []
-    total = 0
-    sha = hashlib.sha256
     pool = ThreadPoolExecutor(max_workers=1)
-    pending_hash = None
-
-    def hash_block(block):
-        nonlocal pending_hash, total
-        if pending_hash is not None:
-            pending_hash.result()
-        pending_hash = pool.submit(whole.update, block)
-        total += len(block)
-
+    whole = BackgroundSha256(pool)
     try:
-        for pieces in chunking.iter_windows(profile, read, on_block=hash_block):
+        for pieces in chunking.iter_windows(profile, read, on_block=whole.update):
             # The views point into a reused buffer: hash and store them before the next window.
-            batch = [(sha(piece).digest(), piece) for piece in pieces]
+            # The helper thread hashes the tail of the window while this thread hashes the head.
+            split = (len(pieces) * HASH_SHARE_HERE) // 100
+            tail = pool.submit(_digests, pieces[split:])
+            digests_here = _digests(pieces[:split])
+            batch = list(zip(digests_here + tail.result(), pieces, strict=True))
             digests.extend(digest for digest, _ in batch)
             sizes.extend(len(piece) for piece in pieces)
             sink.add(batch)
         sink.flush()
-        if pending_hash is not None:
-            pending_hash.result()
+        sha256 = whole.digest()
     except BaseException:
         sink.abort()
         raise
     finally:
         pool.shutdown(wait=True)
     return Ingested(
-        size=total,
-        sha256=whole.digest(),
+        size=whole.size,
+        sha256=sha256,
         digests=digests,
         sizes=sizes,
         new_chunks=sink.new_chunks,
@@ -301,8 +328,11 @@ class Committed:
 
 
 def _lock_storage(organization_id):
-    OrgStorage.objects.get_or_create(organization_id=organization_id)
-    return OrgStorage.objects.select_for_update().get(organization_id=organization_id)
+    storage = OrgStorage.objects.select_for_update().filter(organization_id=organization_id).first()
+    if storage is None:  # the organization's first file: one extra round trip, once
+        OrgStorage.objects.get_or_create(organization_id=organization_id)
+        storage = OrgStorage.objects.select_for_update().get(organization_id=organization_id)
+    return storage
 
 
 def _refcount_deltas(new_ids, old_manifest):
@@ -408,15 +438,16 @@ def known_manifest(organization_id, sha256):
 
 
 def hash_only(read, known):
-    """Content whose whole-file hash is already stored: verify the bytes, skip chunking altogether."""
+    """Content whose whole-file hash is already stored: verify the bytes, skip chunking altogether.
+    Hashing block k on the helper thread while reading block k+1 hides the read's copying."""
     ids, sizes = known
-    whole = hashlib.sha256()
-    total = 0
-    for block in chunking.iter_blocks(read):
-        whole.update(block)
-        total += len(block)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        whole = BackgroundSha256(pool)
+        for block in chunking.iter_blocks(read):
+            whole.update(block)
+        sha256 = whole.digest()
     return Ingested(
-        size=total, sha256=whole.digest(), digests=[None] * len(ids), sizes=sizes, new_chunks=0, new_bytes=0, ids=ids
+        size=whole.size, sha256=sha256, digests=[None] * len(ids), sizes=sizes, new_chunks=0, new_bytes=0, ids=ids
     )
 
 
