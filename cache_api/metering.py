@@ -157,6 +157,16 @@ class RedisCounters:
         key = counter_key(organization_id, namespace_id, day) + ":pending"
         redis_connection().eval(_FINISH_DRAIN, 1, key, batch_id)
 
+    def drop(self, organization_id, namespace_id, batch=500):
+        # The namespace tag holds no glob characters, so this pattern matches its counters only.
+        pattern = f"ac:{namespace_tag(organization_id, namespace_id)}:m:*"
+        conn, dropped, keys = redis_connection(), 0, []
+        for key in conn.scan_iter(match=pattern, count=batch):
+            keys.append(key)
+            if len(keys) >= batch:
+                dropped, keys = dropped + conn.unlink(*keys), []
+        return dropped + (conn.unlink(*keys) if keys else 0)
+
 
 # --- Embedded (no Redis) -------------------------------------------------------
 
@@ -229,6 +239,10 @@ class LocalCounters:
                 (organization_id, namespace_id, day.isoformat(), batch_id),
             )
 
+    def drop(self, organization_id, namespace_id):
+        with self.database.write() as db:
+            return db.execute("DELETE FROM counters WHERE org=? AND ns=?", (organization_id, namespace_id)).rowcount
+
 
 def backend():
     if settings.REDIS_URL:
@@ -268,6 +282,12 @@ def begin_drain(organization_id, namespace_id, day):
 def finish_drain(organization_id, namespace_id, day, batch_id):
     """Forget a drained batch once the database holds it."""
     backend().finish_drain(organization_id, namespace_id, day, batch_id)
+
+
+def drop_namespace_counters(organization_id, namespace_id):
+    """Forget a deleted namespace's live and pending counters: the rollup only visits namespaces that
+    exist, so nothing else would ever remove them (a pending batch has no TTL)."""
+    return backend().drop(organization_id, namespace_id)
 
 
 def live_and_pending_many(pairs, day=None):
