@@ -5,14 +5,17 @@ its origin bytes; later requests are hits served from the store. Credentials are
 build the client and are never logged or returned.
 """
 
+import hashlib
 import logging
 import threading
+import time
 
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import status
 
 from config.errors import ApiError
-from dedup import crypto, services
+from dedup import crypto, selectors, services
 from dedup.models import Origin
 
 log = logging.getLogger(__name__)
@@ -109,13 +112,66 @@ def object_key(origin, path):
     return prefix + path
 
 
+# One fetch per path at a time (single flight): concurrent misses of a new release wait for the first
+# one's fetch instead of each paying the origin's egress. The lock outlives the slowest fetch we expect;
+# a waiter whose fetcher died takes over after it.
+FETCH_LOCK_SECONDS = 300
+FETCH_POLL_MAX_SECONDS = 0.5
+
+
+def fetch_lock_key(namespace_id, path):
+    return f"dedup:origin-fetch:{namespace_id}:{hashlib.sha256(path.encode()).hexdigest()}"
+
+
+def _try_lock(key):
+    try:
+        return cache.add(key, 1, timeout=FETCH_LOCK_SECONDS)
+    except Exception:  # noqa: BLE001 - the lock saves egress; without the cache, fetch as if alone
+        log.warning("origin fetch lock unavailable; fetching without it")
+        return True
+
+
+def _unlock(key):
+    try:
+        cache.delete(key)
+    except Exception:  # noqa: BLE001 - it expires by itself
+        log.warning("origin fetch lock could not be released; it expires in %s s", FETCH_LOCK_SECONDS)
+
+
 def read_through(context, path):
+    """Serve a miss from the origin. Returns (File or None if the origin lacks it, fetched_by_us).
+
+    While another request fetches the same path, wait for its file (served from the store: a hit,
+    no origin bytes) rather than fetching it a second time.
+    """
+    origin = Origin.objects.filter(namespace_id=context.namespace.id).first()
+    if origin is None:
+        return None, False
+    key = fetch_lock_key(context.namespace.id, path)
+    deadline = time.monotonic() + FETCH_LOCK_SECONDS
+    delay = 0.02
+    locked = _try_lock(key)
+    while not locked and time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(2 * delay, FETCH_POLL_MAX_SECONDS)
+        file = selectors.get_file(context.namespace.id, path)
+        if file is not None:
+            return file, False
+        locked = _try_lock(key)  # the fetcher finished without a file (origin error, no object) or died
+    try:
+        file = selectors.get_file(context.namespace.id, path)  # stored between our miss and the lock
+        if file is not None:
+            return file, False
+        return _fetch(context, origin, path), True
+    finally:
+        if locked:
+            _unlock(key)
+
+
+def _fetch(context, origin, path):
     """Fetch `path` from the origin into the store. Returns the File, or None if the origin lacks it."""
     import botocore.exceptions
 
-    origin = Origin.objects.filter(namespace_id=context.namespace.id).first()
-    if origin is None:
-        return None
     client = _client(origin)
     try:
         response = client.get_object(Bucket=origin.bucket, Key=object_key(origin, path))

@@ -101,9 +101,9 @@ class FileView(DedupView):
         if context.has_node(ORIGIN_NODE):
             from dedup import origin
 
-            file = origin.read_through(context, path)
+            file, fetched = origin.read_through(context, path)
             if file is not None:
-                return file, True
+                return file, fetched
         services.record_miss(context, request=True)
         raise file_not_found(path)
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import socket
+import time
 
 import boto3
 import pytest
@@ -195,3 +196,78 @@ def test_origin_api_never_shows_credentials(tenant, s3_server, settings):
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "endpoint_url"
     assert tenant.client.delete("/api/dedup/origin", **tenant.headers()).status_code == 204
     assert tenant.client.get("/api/dedup/origin", **tenant.headers()).status_code == 404
+
+
+def configure(namespace, s3, s3_server):
+    bucket = make_bucket(s3, f"origin-{free_port()}")
+    origin.configure_origin(
+        namespace,
+        endpoint_url=s3_server,
+        bucket=bucket,
+        prefix="releases",
+        access_key_id=CREDENTIALS["aws_access_key_id"],
+        secret_access_key=CREDENTIALS["aws_secret_access_key"],
+    )
+    return bucket
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_misses_of_one_path_fetch_it_from_the_origin_once(s3, s3_server, monkeypatch, settings):
+    import threading
+
+    from django.db import connections
+    from rest_framework.test import APIClient
+
+    from tests.dedup.conftest import make_tenant
+
+    tenant = make_tenant(APIClient())
+    bucket = configure(tenant.namespace, s3, s3_server)
+    data = random_bytes(600_000, seed=75)
+    s3.put_object(Bucket=bucket, Key="releases/fw/2.0.bin", Body=data)
+    real_fetch = origin._fetch
+
+    def slow_fetch(*args):
+        time.sleep(0.3)  # every request has missed before the first fetch ends
+        return real_fetch(*args)
+
+    monkeypatch.setattr(origin, "_fetch", slow_fetch)
+    start = threading.Barrier(4)
+    results, errors = [], []
+
+    def download():
+        try:
+            start.wait()
+            response = APIClient().get("/api/files/fw/2.0.bin", **tenant.headers())
+            results.append((response.status_code, body(response)))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=download) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert results == [(200, data)] * 4
+    stats = tenant.stats()
+    assert stats["origin_bytes"] == len(data)  # one fetch, not four
+    assert (stats["misses"], stats["hits"]) == (1, 3)
+    assert stats["served_bytes"] == 4 * len(data)
+
+
+def test_a_miss_takes_over_when_the_fetch_it_waits_for_never_finishes(tenant, s3, s3_server, monkeypatch):
+    from django.core.cache import cache
+
+    bucket = configure(tenant.namespace, s3, s3_server)
+    data = random_bytes(50_000, seed=76)
+    s3.put_object(Bucket=bucket, Key="releases/drivers/x.bin", Body=data)
+    # A fetcher that died holding the lock: the waiter gives up after the lock's lifetime and fetches.
+    monkeypatch.setattr(origin, "FETCH_LOCK_SECONDS", 0.3)
+    assert cache.add(origin.fetch_lock_key(tenant.namespace.id, "drivers/x.bin"), 1, timeout=60)
+    response = tenant.get("drivers/x.bin")
+    assert response.status_code == 200 and body(response) == data
+    stats = tenant.stats()
+    assert stats["origin_bytes"] == len(data) and stats["misses"] == 1
