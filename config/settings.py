@@ -230,6 +230,8 @@ DEDUP_REPACK_LIVE_RATIO = env.float("DEDUP_REPACK_LIVE_RATIO", default=0.5)
 # Origins on private/loopback addresses (SSRF) are refused in production; dev and tests use local servers.
 DEDUP_ORIGIN_ALLOW_PRIVATE = env.bool("DEDUP_ORIGIN_ALLOW_PRIVATE", default=not IS_PRODUCTION)
 CELERY_BEAT_SCHEDULE["dedup-gc"] = {"task": "dedup.tasks.collect_garbage", "schedule": 3600.0}
+# What each namespace holds per UTC day (StorageDaily); the day's last snapshot is the day's figure.
+CELERY_BEAT_SCHEDULE["dedup-storage"] = {"task": "dedup.tasks.snapshot_storage", "schedule": 1800.0}
 
 # --- cdn_eval --------------------------------------------------------------
 # Inline logs up to this many records are evaluated in the request; larger ones and uploads become jobs.

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from dedup import crypto
-from dedup.models import File, NamespaceConfig, Origin, OriginPrice, Pack
+from dedup.models import File, NamespaceConfig, Origin, OriginPrice, Pack, StorageDaily
 
 
 class OriginForm(forms.ModelForm):
@@ -64,4 +64,16 @@ class PackAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StorageDaily)
+class StorageDailyAdmin(admin.ModelAdmin):
+    list_display = ["day", "namespace", "organization", "files", "logical_bytes", "stored_bytes", "updated_at"]
+    list_filter = ["day"]
+
+    def has_add_permission(self, request):
+        return False  # written by dedup.tasks.snapshot_storage
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -132,3 +132,28 @@ class OriginPrice(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["organization", "kind"], name="dedup_price_per_org_kind")]
+
+
+class StorageDaily(models.Model):
+    """What a namespace held on one UTC day (the last snapshot of that day): stocks, not flows.
+
+    Flows (bytes uploaded, served, fetched from the origin) are the metering counters in UsageDaily.
+    stored_bytes counts the distinct chunks the namespace's files reference (a chunk shared with another
+    namespace of the organization counts in both; the organization's own total is OrgStorage).
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    namespace = models.ForeignKey(Namespace, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    files = models.BigIntegerField(default=0)
+    logical_bytes = models.BigIntegerField(default=0)
+    stored_bytes = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["day", "namespace_id"]
+        constraints = [models.UniqueConstraint(fields=["namespace", "day"], name="dedup_storage_namespace_day")]
+
+    @property
+    def dedup_ratio(self):
+        return round(self.logical_bytes / self.stored_bytes, 4) if self.stored_bytes else None

@@ -4,7 +4,10 @@ Defaults are list prices (sources in README.md, "Accounting and prices"); an org
 (OriginPrice rows, editable in admin). Storage prices are per GB-month, egress per GB; GB = 10^9 bytes.
 """
 
+import datetime
 from decimal import Decimal
+
+from django.utils import timezone
 
 from dedup import selectors
 from dedup.models import Origin, OriginPrice
@@ -89,4 +92,6 @@ def namespace_stats(context):
             "price_source": prices["source"],
         },
         "notes": notes,
+        # Stocks per UTC day (hourly snapshots); the flows per day are in GET /api/usage.
+        "days": selectors.storage_days(namespace_id, since=timezone.now().date() - datetime.timedelta(days=29)),
     }

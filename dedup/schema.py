@@ -146,6 +146,18 @@ Stats = inline_serializer(
         "cost_saved_usd": serializers.FloatField(),
         "cost_breakdown": serializers.DictField(),
         "notes": serializers.ListField(child=serializers.CharField()),
+        "days": serializers.ListField(
+            child=inline_serializer(
+                "DedupStorageDay",
+                {
+                    "date": serializers.DateField(),
+                    "files": serializers.IntegerField(),
+                    "logical_bytes": serializers.IntegerField(),
+                    "stored_bytes": serializers.IntegerField(),
+                    "dedup_ratio": serializers.FloatField(allow_null=True),
+                },
+            )
+        ),
     },
 )
 OriginIn = inline_serializer(

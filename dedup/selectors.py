@@ -7,7 +7,7 @@ import numpy as np
 from django.db.models import Count, Sum
 
 from dedup import blobstore, manifests, packs, sql
-from dedup.models import Chunk, File, NamespaceTotals
+from dedup.models import Chunk, File, NamespaceTotals, StorageDaily
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,20 @@ def namespace_storage(namespace_id):
         _, first = np.unique(all_ids, return_index=True)
         stored = int(all_sizes[first].sum())
     return aggregate["files"] or 0, int(aggregate["logical"] or 0), stored
+
+
+def storage_days(namespace_id, since):
+    """Daily snapshots of what the namespace held, oldest first (dedup.services.snapshot_storage)."""
+    return [
+        {
+            "date": row.day.isoformat(),
+            "files": row.files,
+            "logical_bytes": row.logical_bytes,
+            "stored_bytes": row.stored_bytes,
+            "dedup_ratio": row.dedup_ratio,
+        }
+        for row in StorageDaily.objects.filter(namespace_id=namespace_id, day__gte=since).order_by("day")
+    ]
 
 
 def namespace_totals(namespace_id):

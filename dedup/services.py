@@ -25,8 +25,8 @@ from django.utils import timezone
 from rest_framework import status
 
 from config.errors import ApiError
-from dedup import blobstore, chunking, manifests, packs, sql
-from dedup.models import Chunk, File, NamespaceConfig, NamespaceTotals, OrgStorage, Pack
+from dedup import blobstore, chunking, manifests, packs, selectors, sql
+from dedup.models import Chunk, File, NamespaceConfig, NamespaceTotals, OrgStorage, Pack, StorageDaily
 
 log = logging.getLogger(__name__)
 
@@ -873,6 +873,37 @@ def remove_stale_temporaries(now=None, backend=None):
         except OSError:
             pass
     return removed
+
+
+def snapshot_storage(day=None, organization_ids=None):
+    """Record what each namespace holds today (files, logical and stored bytes) in StorageDaily.
+
+    Covers namespaces holding files and those that held some in an earlier snapshot, so a namespace
+    emptied today gets its zero row. Re-running the same day overwrites that day's row. Returns the count.
+    """
+    day = day or timezone.now().date()  # UTC: USE_TZ
+    holding = File.objects.order_by()
+    held = StorageDaily.objects.filter(day__lt=day, files__gt=0).order_by()
+    if organization_ids is not None:
+        holding = holding.filter(organization_id__in=organization_ids)
+        held = held.filter(organization_id__in=organization_ids)
+    namespaces = set(holding.values_list("namespace_id", "organization_id").distinct())
+    namespaces |= set(held.values_list("namespace_id", "organization_id").distinct())
+    now = timezone.now()
+    for namespace_id, organization_id in sorted(namespaces):
+        files, logical, stored = selectors.namespace_storage(namespace_id)
+        StorageDaily.objects.update_or_create(
+            namespace_id=namespace_id,
+            day=day,
+            defaults={
+                "organization_id": organization_id,
+                "files": files,
+                "logical_bytes": logical,
+                "stored_bytes": stored,
+                "updated_at": now,
+            },
+        )
+    return len(namespaces)
 
 
 def organizations_with_data():

@@ -1,4 +1,4 @@
-"""Periodic garbage collection of the dedup store (Celery beat: CELERY_BEAT_SCHEDULE["dedup-gc"])."""
+"""Periodic dedup work (Celery beat): garbage collection ("dedup-gc") and storage snapshots ("dedup-storage")."""
 
 import logging
 
@@ -18,3 +18,11 @@ def collect_garbage(organization_id=None, limit=100_000):
     for report in reports:
         log.info("dedup gc: %s", report)
     return {"organizations": reports, "temporaries_removed": removed}
+
+
+@shared_task(name="dedup.tasks.snapshot_storage", acks_late=True, soft_time_limit=1500, time_limit=1700)
+def snapshot_storage():
+    """Today's StorageDaily rows (idempotent: a re-run overwrites the day's snapshot)."""
+    count = services.snapshot_storage()
+    log.info("dedup storage snapshot: %s namespaces", count)
+    return count

@@ -369,6 +369,16 @@ def dedup_stats(request):
         )
         for key, title in chart_specs
     ]
+    # Stocks from the daily storage snapshots (dedup.tasks.snapshot_storage); a day without one shows 0.
+    held = {}
+    for _, stats in rows:
+        for day in stats["days"]:
+            logical, stored = held.get(day["date"], (0, 0))
+            held[day["date"]] = (logical + day["logical_bytes"], stored + day["stored_bytes"])
+    for index, title in ((0, "Logical bytes held (daily snapshot)"), (1, "Stored bytes held (daily snapshot)")):
+        dates = [row["date"].isoformat() for row in per_day]
+        points = [(label, held.get(date, (0, 0))[index]) for label, date in zip(labels, dates, strict=True)]
+        day_charts.append((title, charts.bar_chart(points, title, fmt=figures.human_bytes)))
     return render(request, "portal/dedup.html", {"rows": rows, "charts": day_charts})
 
 

@@ -33,6 +33,25 @@ def test_dedup_page_shows_the_dedup_apps_stats_and_daily_savings(as_owner, organ
     assert f": {figures.human_bytes(7_000_000)}</title>" in html  # today's bar in the duplicate-bytes chart
 
 
+def test_dedup_page_charts_the_daily_storage_snapshots(as_owner, organization):
+    from dedup.models import StorageDaily
+
+    storage = organization.namespaces.get(name="storage")
+    StorageDaily.objects.create(
+        organization=organization,
+        namespace=storage,
+        day=metering.utc_today(),
+        files=3,
+        logical_bytes=9_100_000,
+        stored_bytes=2_900_000,
+    )
+    html = as_owner.get("/portal/dedup/").content.decode()
+    logical = html[html.index("Logical bytes held") : html.index("Stored bytes held")]
+    stored = html[html.index("Stored bytes held") :]
+    assert f": {figures.human_bytes(9_100_000)}</title>" in logical
+    assert f": {figures.human_bytes(2_900_000)}</title>" in stored
+
+
 def test_dashboard_shows_storage_used_against_the_quota(as_owner, organization):
     from dedup.models import OrgStorage
 
