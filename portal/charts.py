@@ -28,11 +28,14 @@ def _frame(title, y_max, fmt, x_labels, plot_width):
         f"<title>{escape(title)}</title>",
     ]
     plot_height = HEIGHT - TOP - BOTTOM
+    ends = {fmt(0), fmt(y_max)}
     for fraction in (0, 0.5, 1):
         y = TOP + plot_height * (1 - fraction)
         parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_width}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        tick = escape(fmt(y_max * fraction))
-        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{tick}</text>')
+        tick = fmt(y_max * fraction)
+        if fraction == 0.5 and tick in ends:
+            continue  # e.g. half of "1 B" would read "0 B": a wrong label is worse than none
+        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{escape(tick)}</text>')
     for x, label in x_labels:
         parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle" class="axis">{escape(label)}</text>')
     return parts
