@@ -94,11 +94,10 @@ def test_unreachable_s3_is_503(tenant):
     assert not File.objects.exists() and not Chunk.objects.exists()
 
 
-@pytest.fixture
-def origin_bucket(s3, s3_server, tenant):
+def configure(namespace, s3, s3_server):
     bucket = make_bucket(s3, f"origin-{free_port()}")
     origin.configure_origin(
-        tenant.namespace,
+        namespace,
         endpoint_url=s3_server,
         bucket=bucket,
         prefix="releases",
@@ -106,6 +105,11 @@ def origin_bucket(s3, s3_server, tenant):
         secret_access_key=CREDENTIALS["aws_secret_access_key"],
     )
     return bucket
+
+
+@pytest.fixture
+def origin_bucket(s3, s3_server, tenant):
+    return configure(tenant.namespace, s3, s3_server)
 
 
 def test_read_through_counts_misses_and_hits_exactly(tenant, s3, origin_bucket, settings):
@@ -198,19 +202,6 @@ def test_origin_api_never_shows_credentials(tenant, s3_server, settings):
     assert tenant.client.get("/api/dedup/origin", **tenant.headers()).status_code == 404
 
 
-def configure(namespace, s3, s3_server):
-    bucket = make_bucket(s3, f"origin-{free_port()}")
-    origin.configure_origin(
-        namespace,
-        endpoint_url=s3_server,
-        bucket=bucket,
-        prefix="releases",
-        access_key_id=CREDENTIALS["aws_access_key_id"],
-        secret_access_key=CREDENTIALS["aws_secret_access_key"],
-    )
-    return bucket
-
-
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_misses_of_one_path_fetch_it_from_the_origin_once(s3, s3_server, monkeypatch, settings):
@@ -258,10 +249,10 @@ def test_concurrent_misses_of_one_path_fetch_it_from_the_origin_once(s3, s3_serv
     assert stats["served_bytes"] == 4 * len(data)
 
 
-def test_a_miss_takes_over_when_the_fetch_it_waits_for_never_finishes(tenant, s3, s3_server, monkeypatch):
+def test_a_miss_takes_over_when_the_fetch_it_waits_for_never_finishes(tenant, s3, origin_bucket, monkeypatch):
     from django.core.cache import cache
 
-    bucket = configure(tenant.namespace, s3, s3_server)
+    bucket = origin_bucket
     data = random_bytes(50_000, seed=76)
     s3.put_object(Bucket=bucket, Key="releases/drivers/x.bin", Body=data)
     # A fetcher that died holding the lock: the waiter gives up after the lock's lifetime and fetches.
