@@ -14,6 +14,7 @@ import queue
 import tempfile
 import threading
 import uuid
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,60 +36,26 @@ class BlobInfo:
     modified: datetime.datetime
 
 
-class LocalPackWriter:
-    """Appends to a temporary file from a helper thread, so hashing and cutting go on while the disk writes.
+class _DiskDrain:
+    """The writer thread's side of a LocalPackWriter: full buffers in, free buffers out.
 
-    Writes are copied into a few large staging buffers; a full buffer goes to the writer thread and the
-    caller takes a free one (waiting only when the disk is more than two buffers behind). Measured on the
-    benchmark disk: once its write-back cache is full, write() blocks for as long as the disk needs, and
-    doing that in the request thread cost a third of the ingest time. The writer also asks the kernel to
-    start write-back every few MiB, so the final fsync has little left to wait for.
+    It holds no reference to its LocalPackWriter, so a writer dropped without commit() or abort() (a bug
+    or an unexpected exception in a caller) is garbage-collected, and its finalizer stops this thread.
     """
 
-    BUFFER_BYTES = 4 * 1024 * 1024
-    BUFFERS = 3
     KICK_EVERY = 4 * 1024 * 1024
 
-    def __init__(self, backend, key):
-        self.backend = backend
-        self.key = key
-        self.size = 0
-        self.kicked = 0
-        self.written = 0
-        self.error = None
-        tmp_dir = backend.root / "tmp"
-        try:
-            tmp_dir.mkdir(parents=True, exist_ok=True)
-            self.tmp_path = tmp_dir / f"{uuid.uuid4().hex}.tmp"
-            self.file = open(self.tmp_path, "wb", buffering=0)  # noqa: SIM115 - closed in commit/abort
-        except OSError as exc:
-            raise BlobUnavailable(f"cannot create a pack in {backend.root}: {exc}") from exc
-        self.free = queue.SimpleQueue()
-        for _ in range(self.BUFFERS):
-            self.free.put(_staging_buffer(self.BUFFER_BYTES))
+    def __init__(self, file, buffers):
+        self.file = file
         self.full = queue.SimpleQueue()
-        self.current = self.free.get()
-        self.used = 0
-        self.thread = threading.Thread(target=self._drain, name="pack-writer", daemon=True)
-        self.thread.start()
+        self.free = queue.SimpleQueue()
+        for buffer in buffers:
+            self.free.put(buffer)
+        self.error = None
+        self.written = 0
+        self.kicked = 0
 
-    def write(self, data):
-        if self.error is not None:
-            self.abort()
-            raise BlobUnavailable(f"cannot write pack: {self.error}")
-        view = memoryview(data).cast("B")
-        self.size += len(view)
-        while view:
-            count = min(self.BUFFER_BYTES - self.used, len(view))
-            self.current[self.used : self.used + count] = view[:count]
-            self.used += count
-            view = view[count:]
-            if self.used == self.BUFFER_BYTES:
-                self.full.put((self.current, self.used))
-                self.current = self.free.get()  # back-pressure: waits while the disk is behind
-                self.used = 0
-
-    def _drain(self):
+    def run(self):
         while True:
             item = self.full.get()
             if item is None:
@@ -97,43 +64,103 @@ class LocalPackWriter:
             try:
                 if self.error is None:
                     self._write_out(memoryview(buffer)[:used])
-            except OSError as exc:
+            except BaseException as exc:  # noqa: BLE001 - any failure fails the pack, never silently
                 self.error = exc
             finally:
                 self.free.put(buffer)
 
     def _write_out(self, view):
-        self.written += len(view)
         while view:
-            view = view[self.file.write(view) :]
+            count = self.file.write(view)
+            self.written += count
+            view = view[count:]
         if self.written - self.kicked >= self.KICK_EVERY and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(self.file.fileno(), self.kicked, self.written - self.kicked, os.POSIX_FADV_DONTNEED)
             self.kicked = self.written
 
+
+class LocalPackWriter:
+    """Appends to a temporary file from a helper thread, so hashing and cutting go on while the disk writes.
+
+    Writes are copied into a few large staging buffers; a full buffer goes to the writer thread and the
+    caller takes a free one (waiting only when the disk is more than two buffers behind). Measured on the
+    benchmark disk: once its write-back cache is full, write() blocks for as long as the disk needs, and
+    doing that in the request thread cost a third of the ingest time. The writer also asks the kernel to
+    start write-back every few MiB, so the final fsync has little left to wait for. commit() makes the
+    pack durable only if every byte written reached the file.
+    """
+
+    BUFFER_BYTES = 4 * 1024 * 1024
+    BUFFERS = 3
+
+    def __init__(self, backend, key):
+        self.backend = backend
+        self.key = key
+        self.size = 0
+        self.closed = False
+        tmp_dir = backend.root / "tmp"
+        try:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            self.tmp_path = tmp_dir / f"{uuid.uuid4().hex}.tmp"
+            self.file = open(self.tmp_path, "wb", buffering=0)  # noqa: SIM115 - closed in commit/abort
+        except OSError as exc:
+            raise BlobUnavailable(f"cannot create a pack in {backend.root}: {exc}") from exc
+        self.drain = _DiskDrain(self.file, [_staging_buffer(self.BUFFER_BYTES) for _ in range(self.BUFFERS)])
+        self.current = self.drain.free.get()
+        self.used = 0
+        self.thread = threading.Thread(target=self.drain.run, name="pack-writer", daemon=True)
+        self.thread.start()
+        weakref.finalize(self, self.drain.full.put, None)
+
+    def write(self, data):
+        if self.closed:
+            raise BlobUnavailable(f"pack {self.key} was already closed")
+        if self.drain.error is not None:
+            error = self.drain.error
+            self.abort()
+            raise BlobUnavailable(f"cannot write pack: {error}")
+        view = memoryview(data).cast("B")
+        self.size += len(view)
+        while view:
+            count = min(self.BUFFER_BYTES - self.used, len(view))
+            self.current[self.used : self.used + count] = view[:count]
+            self.used += count
+            view = view[count:]
+            if self.used == self.BUFFER_BYTES:
+                self.drain.full.put((self.current, self.used))
+                self.current = self.drain.free.get()  # back-pressure: waits while the disk is behind
+                self.used = 0
+
     def _finish_thread(self):
+        """Hand over what is left, stop the thread and give the buffers back to the pool."""
         if self.thread is None:
             return
         if self.used:
-            self.full.put((self.current, self.used))
+            self.drain.full.put((self.current, self.used))
             self.used = 0
-        self.full.put(None)
+        self.drain.full.put(None)
         self.thread.join()
         self.thread = None
+        self.current = None
         while True:
             try:
-                _release_staging_buffer(self.free.get_nowait())
+                _release_staging_buffer(self.drain.free.get_nowait())
             except queue.Empty:
                 break
-        self.current = None
 
     def commit(self):
+        if self.closed:
+            raise BlobUnavailable(f"pack {self.key} was already closed")
         final = self.backend.path_for(self.key)
         try:
             self._finish_thread()
-            if self.error is not None:
-                raise self.error
+            if self.drain.error is not None:
+                raise OSError(f"{self.drain.error}")
+            if self.drain.written != self.size:
+                raise OSError(f"only {self.drain.written} of {self.size} bytes reached the file")
             os.fsync(self.file.fileno())
             self.file.close()
+            self.closed = True
             final.parent.mkdir(parents=True, exist_ok=True)
             os.rename(self.tmp_path, final)
             dir_fd = os.open(final.parent, os.O_RDONLY)
@@ -148,6 +175,7 @@ class LocalPackWriter:
     def abort(self):
         self.used = 0
         self._finish_thread()
+        self.closed = True
         try:
             self.file.close()
         except OSError:
@@ -158,9 +186,10 @@ class LocalPackWriter:
             pass
 
 
-# Staging buffers are reused across packs: fresh ones would be page-faulted in for every pack.
+# Staging buffers are reused across packs: fresh ones would be page-faulted in for every pack. The pool
+# keeps enough for two concurrent uploads per process (24 MiB); more are allocated and dropped as needed.
 _staging_pool = queue.SimpleQueue()
-_STAGING_POOL_MAX = 16
+_STAGING_POOL_MAX = 2 * LocalPackWriter.BUFFERS
 
 
 def _staging_buffer(size):

@@ -9,6 +9,7 @@ import hashlib
 import logging
 import threading
 import time
+import uuid
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -113,29 +114,87 @@ def object_key(origin, path):
 
 
 # One fetch per path at a time (single flight): concurrent misses of a new release wait for the first
-# one's fetch instead of each paying the origin's egress. The lock outlives the slowest fetch we expect;
-# a waiter whose fetcher died takes over after it.
-FETCH_LOCK_SECONDS = 300
+# one's fetch instead of each paying the origin's egress. The lock is short-lived and refreshed while the
+# fetch makes progress, so a fetcher that dies hard (OOM, SIGKILL) blocks the path for one lock lifetime
+# at most; a waiter gives up well inside a web worker's timeout (gunicorn's default is 30 s) with a 503
+# and Retry-After. A fetch that ends without a file leaves its outcome for a few seconds, so waiters
+# answer at once instead of queueing up to repeat it.
+FETCH_LOCK_SECONDS = 30
+FETCH_LOCK_REFRESH_SECONDS = 5
+FETCH_WAIT_SECONDS = 20
 FETCH_POLL_MAX_SECONDS = 0.5
+FETCH_OUTCOME_SECONDS = 10
+MISSING, FAILED = "missing", "failed"
 
 
 def fetch_lock_key(namespace_id, path):
     return f"dedup:origin-fetch:{namespace_id}:{hashlib.sha256(path.encode()).hexdigest()}"
 
 
-def _try_lock(key):
-    try:
-        return cache.add(key, 1, timeout=FETCH_LOCK_SECONDS)
-    except Exception:  # noqa: BLE001 - the lock saves egress; without the cache, fetch as if alone
-        log.warning("origin fetch lock unavailable; fetching without it")
-        return True
+class FetchLock:
+    """A lock in the Django cache (Redis in production) owned by a random token.
+
+    Release and refresh check the owner first; the check and the write are two cache calls, so in the
+    worst case (the lock expired in between) two fetches of one path run at once: the price is egress,
+    never data, since the store deduplicates and the manifest commit is transactional.
+    """
+
+    def __init__(self, key):
+        self.key = key
+        self.token = uuid.uuid4().hex
+        self.held = False
+        self.refreshed = 0.0
+
+    def acquire(self):
+        try:
+            self.held = cache.add(self.key, self.token, timeout=FETCH_LOCK_SECONDS)
+        except Exception:  # noqa: BLE001 - the lock saves egress; without the cache, fetch as if alone
+            log.warning("origin fetch lock unavailable; fetching without it")
+            self.held = True
+        self.refreshed = time.monotonic()
+        return self.held
+
+    def _owned(self):
+        return cache.get(self.key) == self.token
+
+    def refresh(self):
+        """Called as the fetch progresses: keeps the lock while the fetcher is alive."""
+        if not self.held or time.monotonic() - self.refreshed < FETCH_LOCK_REFRESH_SECONDS:
+            return
+        self.refreshed = time.monotonic()
+        try:
+            if self._owned():
+                cache.touch(self.key, FETCH_LOCK_SECONDS)
+        except Exception:  # noqa: BLE001 - worst case another fetch starts
+            log.warning("origin fetch lock could not be refreshed")
+
+    def release(self, outcome=None):
+        if not self.held:
+            return
+        self.held = False
+        try:
+            if outcome is not None:
+                cache.set(self.key + ":outcome", outcome, timeout=FETCH_OUTCOME_SECONDS)
+            if self._owned():
+                cache.delete(self.key)
+        except Exception:  # noqa: BLE001 - it expires by itself
+            log.warning("origin fetch lock could not be released; it expires in %s s", FETCH_LOCK_SECONDS)
 
 
-def _unlock(key):
+def fetch_in_progress(path):
+    return ApiError(
+        "origin_fetch_in_progress",
+        f"'{path}' is being fetched from the origin by another request; retry shortly.",
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
+    )
+
+
+def _recent_outcome(key):
     try:
-        cache.delete(key)
-    except Exception:  # noqa: BLE001 - it expires by itself
-        log.warning("origin fetch lock could not be released; it expires in %s s", FETCH_LOCK_SECONDS)
+        return cache.get(key + ":outcome")
+    except Exception:  # noqa: BLE001 - no memo: wait for the file as usual
+        return None
 
 
 def read_through(context, path):
@@ -147,28 +206,40 @@ def read_through(context, path):
     origin = Origin.objects.filter(namespace_id=context.namespace.id).first()
     if origin is None:
         return None, False
-    key = fetch_lock_key(context.namespace.id, path)
-    deadline = time.monotonic() + FETCH_LOCK_SECONDS
+    lock = FetchLock(fetch_lock_key(context.namespace.id, path))
+    deadline = time.monotonic() + FETCH_WAIT_SECONDS
     delay = 0.02
-    locked = _try_lock(key)
-    while not locked and time.monotonic() < deadline:
+    while not lock.acquire():
+        outcome = _recent_outcome(lock.key)
+        if outcome == MISSING:
+            return None, False
+        if outcome == FAILED:
+            raise origin_unavailable(context.namespace.name)
+        if time.monotonic() >= deadline:
+            raise fetch_in_progress(path)
         time.sleep(delay)
         delay = min(2 * delay, FETCH_POLL_MAX_SECONDS)
         file = selectors.get_file(context.namespace.id, path)
         if file is not None:
             return file, False
-        locked = _try_lock(key)  # the fetcher finished without a file (origin error, no object) or died
+    outcome = None
     try:
         file = selectors.get_file(context.namespace.id, path)  # stored between our miss and the lock
         if file is not None:
             return file, False
-        return _fetch(context, origin, path), True
+        try:
+            file = _fetch(context, origin, path, on_progress=lock.refresh)
+        except ApiError as exc:
+            if exc.code == "origin_unavailable":
+                outcome = FAILED  # waiters answer 502 now instead of each retrying the broken origin
+            raise
+        outcome = None if file is not None else MISSING
+        return file, True
     finally:
-        if locked:
-            _unlock(key)
+        lock.release(outcome)
 
 
-def _fetch(context, origin, path):
+def _fetch(context, origin, path, on_progress=None):
     """Fetch `path` from the origin into the store. Returns the File, or None if the origin lacks it."""
     import botocore.exceptions
 
@@ -195,6 +266,8 @@ def _fetch(context, origin, path):
         except Exception as exc:  # noqa: BLE001 - any transport failure mid-body aborts the whole fetch
             raise OriginReadError(str(exc)) from exc
         fetched += len(data)
+        if on_progress is not None:
+            on_progress()
         return data
 
     declared = response.get("ContentType")

@@ -92,6 +92,6 @@ def namespace_stats(context):
             "price_source": prices["source"],
         },
         "notes": notes,
-        # Stocks per UTC day (hourly snapshots); the flows per day are in GET /api/usage.
+        # Stocks per UTC day (snapshots every 30 minutes); the flows per day are in GET /api/usage.
         "days": selectors.storage_days(namespace_id, since=timezone.now().date() - datetime.timedelta(days=29)),
     }

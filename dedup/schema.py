@@ -37,6 +37,32 @@ ERRORS = {
         "The file storage backend is unreachable; nothing was written. Retry later.",
     ),
 }
+READ_THROUGH_ERRORS = {
+    502: _error(
+        "Read-through: the namespace's origin could not be reached; nothing was stored.",
+        "origin_unavailable",
+        "The origin of namespace 'storage' could not be reached; nothing was stored.",
+    ),
+    503: OpenApiResponse(
+        ErrorResponse,
+        description="The blob storage is unreachable, or another request is fetching this path from the origin "
+        "(read-through; retry after `Retry-After` seconds).",
+        examples=[
+            OpenApiExample(
+                code,
+                value={"error": {"code": code, "message": message}},
+                response_only=True,
+            )
+            for code, message in (
+                ("storage_unavailable", "The file storage backend is unreachable; nothing was written. Retry later."),
+                (
+                    "origin_fetch_in_progress",
+                    "'fw/2.0.bin' is being fetched from the origin by another request; retry shortly.",
+                ),
+            )
+        ],
+    ),
+}
 QUOTA = _error(
     "Over the plan's storage quota.",
     "storage_quota_exceeded",

@@ -594,6 +594,9 @@ def store_chunks(context, pieces):
         sink.abort()
         quota = context.plan.storage_quota_bytes
         raise quota_exceeded(context.plan.name, quota, quota + 1)
+    except BaseException:
+        sink.abort()
+        raise
     if sink.new_bytes:
         _add_totals(context.namespace.id, bytes_uploaded=sink.new_bytes)
     return sink.new_chunks, sink.new_bytes
@@ -766,25 +769,31 @@ def _repack(organization_id, candidates, backend):
         builder, pending = None, []
 
     retired = []
-    for old in candidates:
-        rows = list(
-            Chunk.objects.filter(pack=old, corrupt=False).order_by("offset").values_list("id", "sha256", "size")
-        )
-        try:
-            datas = list(selectors.iter_chunk_data([chunk_id for chunk_id, _, _ in rows], backend=backend))
-        except (packs.ChunkCorrupted, blobstore.BlobNotFound) as exc:
-            log.error("pack %s not repacked: %s", old.key, exc)
-            continue
-        for (chunk_id, digest, _), data in zip(rows, datas, strict=True):
-            if builder is None:
-                builder = packs.PackBuilder(backend, organization_id)
-            payload, compression = packs.Compressor().encode(data)
-            builder.add(bytes(digest), len(data), payload, compression)
-            pending.append((chunk_id, old.id, len(builder.entries) - 1))
-            if builder.full:
-                seal()
-        retired.append(old)
-    seal()
+    compressor = packs.Compressor()
+    try:
+        for old in candidates:
+            rows = list(
+                Chunk.objects.filter(pack=old, corrupt=False).order_by("offset").values_list("id", "sha256", "size")
+            )
+            try:
+                datas = list(selectors.iter_chunk_data([chunk_id for chunk_id, _, _ in rows], backend=backend))
+            except (packs.ChunkCorrupted, blobstore.BlobNotFound) as exc:
+                log.error("pack %s not repacked: %s", old.key, exc)
+                continue
+            for (chunk_id, digest, _), data in zip(rows, datas, strict=True):
+                if builder is None:
+                    builder = packs.PackBuilder(backend, organization_id)
+                payload, compression = compressor.encode(data)
+                builder.add(bytes(digest), len(data), payload, compression)
+                pending.append((chunk_id, old.id, len(builder.entries) - 1))
+                if builder.full:
+                    seal()
+            retired.append(old)
+        seal()
+    except BaseException:
+        if builder is not None:
+            builder.abort()  # the unsealed pack's temporary file goes; sealed ones are already indexed
+        raise
     now = timezone.now()
     for old in retired:
         if not Chunk.objects.filter(pack=old).exists():
@@ -878,32 +887,44 @@ def remove_stale_temporaries(now=None, backend=None):
 def snapshot_storage(day=None, organization_ids=None):
     """Record what each namespace holds today (files, logical and stored bytes) in StorageDaily.
 
-    Covers namespaces holding files and those that held some in an earlier snapshot, so a namespace
-    emptied today gets its zero row. Re-running the same day overwrites that day's row. Returns the count.
+    Covers namespaces holding files, and those whose latest earlier snapshot still showed files, so a
+    namespace emptied since gets one zero row (and none after it). Re-running the same day overwrites
+    that day's row. Returns the number of rows written.
     """
+    from django.db import IntegrityError
+    from django.db.models import OuterRef, Subquery
+
     day = day or timezone.now().date()  # UTC: USE_TZ
     holding = File.objects.order_by()
-    held = StorageDaily.objects.filter(day__lt=day, files__gt=0).order_by()
+    latest_day = (
+        StorageDaily.objects.filter(namespace_id=OuterRef("namespace_id"), day__lt=day).order_by("-day").values("day")
+    )
+    held = StorageDaily.objects.filter(day=Subquery(latest_day[:1]), files__gt=0).order_by()
     if organization_ids is not None:
         holding = holding.filter(organization_id__in=organization_ids)
         held = held.filter(organization_id__in=organization_ids)
     namespaces = set(holding.values_list("namespace_id", "organization_id").distinct())
-    namespaces |= set(held.values_list("namespace_id", "organization_id").distinct())
-    now = timezone.now()
+    namespaces |= set(held.values_list("namespace_id", "organization_id"))
+    written = 0
     for namespace_id, organization_id in sorted(namespaces):
         files, logical, stored = selectors.namespace_storage(namespace_id)
-        StorageDaily.objects.update_or_create(
-            namespace_id=namespace_id,
-            day=day,
-            defaults={
-                "organization_id": organization_id,
-                "files": files,
-                "logical_bytes": logical,
-                "stored_bytes": stored,
-                "updated_at": now,
-            },
-        )
-    return len(namespaces)
+        try:
+            with transaction.atomic():
+                StorageDaily.objects.update_or_create(
+                    namespace_id=namespace_id,
+                    day=day,
+                    defaults={
+                        "organization_id": organization_id,
+                        "files": files,
+                        "logical_bytes": logical,
+                        "stored_bytes": stored,
+                        "updated_at": timezone.now(),
+                    },
+                )
+        except IntegrityError:
+            continue  # the namespace was deleted meanwhile: nothing to record
+        written += 1
+    return written
 
 
 def organizations_with_data():

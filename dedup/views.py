@@ -112,6 +112,7 @@ class FileView(DedupView):
         responses={200: doc.BINARY, 206: doc.BINARY, 304: None},
         parameters=[doc.RANGE, doc.IF_NONE_MATCH],
         operation_id="files_download",
+        extra_errors=doc.READ_THROUGH_ERRORS,
     )
     def get(self, request, path):
         return self._serve(request, _checked_path(path), head=False)

@@ -21,6 +21,14 @@ def _nice_max(value):
     return 10 * magnitude
 
 
+def _exact_label(fmt, value):
+    """fmt(value), or None where the formatter would round it: half of a 5 B scale must not read "2 B"."""
+    label = fmt(value)
+    if value != int(value) and label in (fmt(math.floor(value)), fmt(math.ceil(value))):
+        return None
+    return label
+
+
 def _frame(title, y_max, fmt, x_labels, plot_width):
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" class="chart"'
@@ -28,13 +36,12 @@ def _frame(title, y_max, fmt, x_labels, plot_width):
         f"<title>{escape(title)}</title>",
     ]
     plot_height = HEIGHT - TOP - BOTTOM
-    ends = {fmt(0), fmt(y_max)}
     for fraction in (0, 0.5, 1):
         y = TOP + plot_height * (1 - fraction)
         parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_width}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        tick = fmt(y_max * fraction)
-        if fraction == 0.5 and tick in ends:
-            continue  # e.g. half of "1 B" would read "0 B": a wrong label is worse than none
+        tick = _exact_label(fmt, y_max * fraction)
+        if tick is None:
+            continue  # a wrong label is worse than none
         parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{escape(tick)}</text>')
     for x, label in x_labels:
         parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle" class="axis">{escape(label)}</text>')

@@ -369,16 +369,17 @@ def dedup_stats(request):
         )
         for key, title in chart_specs
     ]
-    # Stocks from the daily storage snapshots (dedup.tasks.snapshot_storage); a day without one shows 0.
-    held = {}
-    for _, stats in rows:
-        for day in stats["days"]:
-            logical, stored = held.get(day["date"], (0, 0))
-            held[day["date"]] = (logical + day["logical_bytes"], stored + day["stored_bytes"])
-    for index, title in ((0, "Logical bytes held (daily snapshot)"), (1, "Stored bytes held (daily snapshot)")):
-        dates = [row["date"].isoformat() for row in per_day]
-        points = [(label, held.get(date, (0, 0))[index]) for label, date in zip(labels, dates, strict=True)]
-        day_charts.append((title, charts.bar_chart(points, title, fmt=figures.human_bytes)))
+    # Stocks from the daily storage snapshots (dedup.tasks.snapshot_storage), per namespace: a chunk shared
+    # by two namespaces counts in both, so their stored bytes do not add up. A day without one has no bar.
+    dates = [row["date"].isoformat() for row in per_day]
+    for namespace, stats in rows:
+        held = {day["date"]: day for day in stats["days"]}
+        for key, title in (("logical_bytes", "Logical bytes held"), ("stored_bytes", "Stored bytes held")):
+            title = f"{title} in {namespace.name} (daily snapshot)"
+            points = [
+                (label, held[date][key] if date in held else None) for label, date in zip(labels, dates, strict=True)
+            ]
+            day_charts.append((title, charts.bar_chart(points, title, fmt=figures.human_bytes)))
     return render(request, "portal/dedup.html", {"rows": rows, "charts": day_charts})
 
 

@@ -218,9 +218,9 @@ def test_concurrent_misses_of_one_path_fetch_it_from_the_origin_once(s3, s3_serv
     s3.put_object(Bucket=bucket, Key="releases/fw/2.0.bin", Body=data)
     real_fetch = origin._fetch
 
-    def slow_fetch(*args):
+    def slow_fetch(*args, **kwargs):
         time.sleep(0.3)  # every request has missed before the first fetch ends
-        return real_fetch(*args)
+        return real_fetch(*args, **kwargs)
 
     monkeypatch.setattr(origin, "_fetch", slow_fetch)
     start = threading.Barrier(4)
@@ -249,16 +249,54 @@ def test_concurrent_misses_of_one_path_fetch_it_from_the_origin_once(s3, s3_serv
     assert stats["served_bytes"] == 4 * len(data)
 
 
-def test_a_miss_takes_over_when_the_fetch_it_waits_for_never_finishes(tenant, s3, origin_bucket, monkeypatch):
+def test_a_miss_takes_over_once_a_dead_fetchers_lock_expires(tenant, s3, origin_bucket):
     from django.core.cache import cache
 
-    bucket = origin_bucket
     data = random_bytes(50_000, seed=76)
-    s3.put_object(Bucket=bucket, Key="releases/drivers/x.bin", Body=data)
-    # A fetcher that died holding the lock: the waiter gives up after the lock's lifetime and fetches.
-    monkeypatch.setattr(origin, "FETCH_LOCK_SECONDS", 0.3)
-    assert cache.add(origin.fetch_lock_key(tenant.namespace.id, "drivers/x.bin"), 1, timeout=60)
+    s3.put_object(Bucket=origin_bucket, Key="releases/drivers/x.bin", Body=data)
+    # A fetcher that died holding the lock: nobody refreshes it, so it lapses and the waiter fetches.
+    assert cache.add(origin.fetch_lock_key(tenant.namespace.id, "drivers/x.bin"), "dead", timeout=1)
+    started = time.monotonic()
     response = tenant.get("drivers/x.bin")
     assert response.status_code == 200 and body(response) == data
+    assert 0.9 < time.monotonic() - started < origin.FETCH_WAIT_SECONDS
     stats = tenant.stats()
     assert stats["origin_bytes"] == len(data) and stats["misses"] == 1
+
+
+def test_a_waiter_gives_up_inside_the_worker_timeout_with_a_503(tenant, s3, origin_bucket, monkeypatch):
+    from django.core.cache import cache
+
+    s3.put_object(Bucket=origin_bucket, Key="releases/video/big.mp4", Body=b"x" * 1000)
+    monkeypatch.setattr(origin, "FETCH_WAIT_SECONDS", 0.5)
+    assert cache.add(origin.fetch_lock_key(tenant.namespace.id, "video/big.mp4"), "busy", timeout=60)
+    response = tenant.get("video/big.mp4")
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "origin_fetch_in_progress"
+    assert tenant.stats()["origin_bytes"] == 0
+
+
+def test_waiters_take_a_fetch_that_found_nothing_at_its_word(tenant, s3, origin_bucket, monkeypatch):
+    from django.core.cache import cache
+
+    key = origin.fetch_lock_key(tenant.namespace.id, "gone.bin")
+    assert cache.add(key, "busy", timeout=60)
+    cache.set(key + ":outcome", origin.MISSING, timeout=60)
+    monkeypatch.setattr(origin, "_fetch", lambda *args, **kwargs: pytest.fail("fetched again"))
+    started = time.monotonic()
+    assert tenant.get("gone.bin").status_code == 404
+    assert time.monotonic() - started < 1
+
+
+def test_the_fetch_lock_is_released_only_by_its_owner():
+    from django.core.cache import cache
+
+    first, second = origin.FetchLock("dedup:test-lock"), origin.FetchLock("dedup:test-lock")
+    cache.delete("dedup:test-lock")
+    assert first.acquire() and not second.acquire()
+    cache.set("dedup:test-lock", second.token)  # first's lock lapsed and second took it
+    second.held = True
+    first.release()
+    assert cache.get("dedup:test-lock") == second.token
+    second.release()
+    assert cache.get("dedup:test-lock") is None

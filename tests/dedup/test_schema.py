@@ -22,3 +22,7 @@ def test_file_api_schema_generates_without_warnings():
     put = schema["paths"]["/api/files/{path}"]["put"]
     assert {"201", "400", "401", "403", "404", "413", "503"} <= set(put["responses"])
     assert any(p["name"] == "X-Namespace" for p in put["parameters"])
+    download = schema["paths"]["/api/files/{path}"]["get"]["responses"]
+    assert {"200", "206", "304", "502", "503"} <= set(download)
+    examples = download["503"]["content"]["application/json"]["examples"].values()
+    assert {"storage_unavailable", "origin_fetch_in_progress"} <= {e["value"]["error"]["code"] for e in examples}

@@ -47,6 +47,9 @@ def test_snapshot_records_files_logical_and_stored_bytes_per_day(tenant):
     services.snapshot_storage(day=tomorrow)
     row = StorageDaily.objects.get(namespace=tenant.namespace, day=tomorrow)
     assert (row.files, row.logical_bytes, row.stored_bytes) == (0, 0, 0)
+    # ...and only that one: an empty namespace stays out of later snapshots until it holds files again.
+    assert services.snapshot_storage(day=tomorrow + datetime.timedelta(days=1)) == 0
+    assert not StorageDaily.objects.filter(day__gt=tomorrow).exists()
 
 
 def test_stats_list_the_days_of_their_own_namespace_only(tenant, other_tenant):

@@ -27,3 +27,10 @@ def test_an_empty_range_says_so_and_never_labels_an_axis_tick_wrongly():
 def test_labels_are_escaped():
     svg = charts.bar_chart([("<script>", 3)], "a & b")
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "a &amp; b" in svg
+
+
+def test_a_middle_tick_is_labelled_only_when_the_label_is_exact():
+    five_bytes = axis_labels(charts.bar_chart([("Nov 24", 5)], "Bytes", fmt=figures.human_bytes))
+    assert [label for label in five_bytes if label.endswith("B")] == [figures.human_bytes(0), figures.human_bytes(5)]
+    percent = axis_labels(charts.bar_chart([("Nov 24", 0.8)], "Hit rate", fmt=lambda v: f"{v:.1%}"))
+    assert percent[:3] == ["0.0%", "50.0%", "100.0%"]

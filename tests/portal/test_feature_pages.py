@@ -46,10 +46,12 @@ def test_dedup_page_charts_the_daily_storage_snapshots(as_owner, organization):
         stored_bytes=2_900_000,
     )
     html = as_owner.get("/portal/dedup/").content.decode()
-    logical = html[html.index("Logical bytes held") : html.index("Stored bytes held")]
-    stored = html[html.index("Stored bytes held") :]
+    logical = html[html.index("Logical bytes held in storage") : html.index("Stored bytes held in storage")]
+    stored = html[html.index("Stored bytes held in storage") :]
     assert f": {figures.human_bytes(9_100_000)}</title>" in logical
     assert f": {figures.human_bytes(2_900_000)}</title>" in stored
+    # The other 29 days have no snapshot: no bar at all, rather than a zero that reads as "emptied".
+    assert logical.count("<rect") == 1 and stored.split("</svg>")[0].count("<rect") == 1
 
 
 def test_dashboard_shows_storage_used_against_the_quota(as_owner, organization):
