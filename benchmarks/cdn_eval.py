@@ -207,7 +207,7 @@ def bench_1m(n_req, alpha, seed, repeats, baselines):
     for name in ALL:
         seconds_p, (h, b, *_rest) = timed(lambda name=name: simulate(parsed, name, cap), repeats)
         print(
-            f"  {name:<7} {n_req / seconds_p / 1e6:6.2f} M requests/s  hit {h / n_req:.3f}  "
+            f"  {name:<8} {n_req / seconds_p / 1e6:6.2f} M requests/s  hit {h / n_req:.3f}  "
             f"byte hit {b / parsed.req_size.sum():.3f}"
             + ("  (target >= 1.3 M/s)" if name != "belady" else "  (heuristic bound with variable sizes)")
         )

@@ -420,6 +420,164 @@ def sim_lfu(obj, osize, cap, split):
     return hits, bhits, hits_after, bhits_after
 
 
+# --- W-TinyLFU: window LRU + segmented main LRU, TinyLFU admission by a count-min sketch ---------
+
+# One odd 64-bit multiplier per sketch row (multiply-shift hashing of the mixed id): fixed, so runs
+# are reproducible.
+_SKETCH_SEEDS = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], dtype=np.uint64
+)
+_SKETCH_MAX = 15  # 4-bit counters, as in TinyLFU / Caffeine (held in uint8)
+
+
+@njit(inline="always")
+def _sketch_mix(o):
+    # splitmix64 finaliser: dense ids 0, 1, 2, ... become well-spread 64-bit keys
+    z = np.uint64(o) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(inline="always")
+def _sketch_add(sketch, o, width, shift):
+    z = _sketch_mix(o)
+    for r in range(4):
+        j = r * width + np.int64((z * _SKETCH_SEEDS[r]) >> shift)
+        if sketch[j] < _SKETCH_MAX:
+            sketch[j] += 1
+
+
+@njit(inline="always")
+def _sketch_estimate(sketch, o, width, shift):
+    z = _sketch_mix(o)
+    est = _SKETCH_MAX
+    for r in range(4):
+        c = sketch[r * width + np.int64((z * _SKETCH_SEEDS[r]) >> shift)]
+        if c < est:
+            est = c
+    return est
+
+
+@njit(**JIT)
+def sim_wtinylfu(obj, osize, cap, split):
+    # W-TinyLFU (Einziger, Friedman & Manes, TOS 2017; Caffeine's policy), byte-sized. Every new object
+    # enters a window LRU of 1% of the bytes; the window's LRU victim is a candidate for the main
+    # segmented LRU (probation, and protected up to 80% of the non-window bytes: a probation hit
+    # promotes, protected overflow demotes its tail to probation's head). Main takes a candidate while
+    # it has room; otherwise the candidate duels main's victim (probation tail, else protected tail)
+    # and enters only if its sketch count is strictly higher, victim after victim until it fits.
+    # Main may use whatever the window does not, so a cache that holds the working set never rejects
+    # anything; when the window grows back within its share, its LRU object duels main's victim
+    # (as in Caffeine). Objects larger than the window go straight on to admission.
+    # Count-min sketch: 4 rows of `width` counters, every request increments; after `sample`
+    # increments all counters and the sample count are halved (aging).
+    n = osize.shape[0]
+    WINDOW, PROBATION, PROTECTED = 0, 1, 2
+    newer = np.full(n, NIL, np.int64)
+    older = np.full(n, NIL, np.int64)
+    heads = np.full(3, NIL, np.int64)
+    tails = np.full(3, NIL, np.int64)
+    where = np.full(n, NIL, np.int8)
+    used = np.zeros(3, np.int64)
+    window_cap = min(cap, max(1, cap // 100))
+    protected_cap = (cap - window_cap) * 4 // 5
+    total_size = 0.0
+    for k in range(n):
+        total_size += osize[k]
+    mean_size = max(1.0, total_size / n) if n > 0 else 1.0
+    # W = 10 x the objects the cache holds (at the mean object size), at least 4096
+    sample = int(max(4096.0, min(10.0 * cap / mean_size, 1e15)))
+    width = 64  # a power of two >= the distinct objects one sample can see, at most 2^22 (16 MB)
+    bits = 6
+    while width < min(n, sample) and bits < 22:
+        width <<= 1
+        bits += 1
+    shift = np.uint64(64 - bits)
+    sketch = np.zeros(4 * width, np.uint8)
+    adds = 0
+    hits = 0
+    bhits = 0
+    hits_after = 0
+    bhits_after = 0
+    for i in range(obj.shape[0]):
+        o = obj[i]
+        s = osize[o]
+        _sketch_add(sketch, o, width, shift)
+        adds += 1
+        if adds >= sample:
+            for k in range(sketch.shape[0]):
+                sketch[k] >>= 1
+            adds >>= 1
+        w = where[o]
+        if w != NIL:
+            hits += 1
+            bhits += s
+            if i >= split:
+                hits_after += 1
+                bhits_after += s
+            if w == PROBATION:
+                _unlink(PROBATION, o, heads, tails, newer, older)
+                used[PROBATION] -= s
+                _push_head(PROTECTED, o, heads, tails, newer, older)
+                where[o] = PROTECTED
+                used[PROTECTED] += s
+                while used[PROTECTED] > protected_cap:
+                    t = tails[PROTECTED]
+                    _unlink(PROTECTED, t, heads, tails, newer, older)
+                    used[PROTECTED] -= osize[t]
+                    _push_head(PROBATION, t, heads, tails, newer, older)
+                    where[t] = PROBATION
+                    used[PROBATION] += osize[t]
+            elif heads[w] != o:
+                _unlink(w, o, heads, tails, newer, older)
+                _push_head(w, o, heads, tails, newer, older)
+            continue
+        if s > cap:
+            continue
+        _push_head(WINDOW, o, heads, tails, newer, older)
+        where[o] = WINDOW
+        used[WINDOW] += s
+        while used[WINDOW] > window_cap:
+            c = tails[WINDOW]
+            sc = osize[c]
+            _unlink(WINDOW, c, heads, tails, newer, older)
+            where[c] = NIL
+            used[WINDOW] -= sc
+            if sc > cap - used[WINDOW]:
+                continue  # could not fit even with main empty: dropped
+            admit = True
+            if used[WINDOW] + used[PROBATION] + used[PROTECTED] + sc > cap:
+                fc = _sketch_estimate(sketch, c, width, shift)
+                while used[WINDOW] + used[PROBATION] + used[PROTECTED] + sc > cap:
+                    k = PROBATION if heads[PROBATION] != NIL else PROTECTED
+                    v = tails[k]
+                    if fc <= _sketch_estimate(sketch, v, width, shift):
+                        admit = False
+                        break
+                    _unlink(k, v, heads, tails, newer, older)
+                    where[v] = NIL
+                    used[k] -= osize[v]
+            if admit:
+                _push_head(PROBATION, c, heads, tails, newer, older)
+                where[c] = PROBATION
+                used[PROBATION] += sc
+        # The window grew back into bytes main had borrowed: the window's LRU object duels main's
+        # victim and the less frequent one leaves (ties keep the victim), until the cache fits again.
+        while used[WINDOW] + used[PROBATION] + used[PROTECTED] > cap:
+            c = tails[WINDOW]
+            k = PROBATION if heads[PROBATION] != NIL else PROTECTED
+            v = tails[k]
+            if _sketch_estimate(sketch, c, width, shift) > _sketch_estimate(sketch, v, width, shift):
+                c = v
+            else:
+                k = WINDOW
+            _unlink(k, c, heads, tails, newer, older)
+            where[c] = NIL
+            used[k] -= osize[c]
+    return hits, bhits, hits_after, bhits_after
+
+
 # --- indexed binary heap (min-heap on (key, tie)) shared by GDSF and Belady -------------------
 
 

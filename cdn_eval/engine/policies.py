@@ -7,7 +7,7 @@ from . import kernels
 from .trace import Trace
 
 # Simplest first: within half a point of the best, the earlier one is recommended.
-POLICIES = ("fifo", "lru", "sieve", "lfu", "s3fifo", "arc", "gdsf")
+POLICIES = ("fifo", "lru", "sieve", "lfu", "s3fifo", "arc", "gdsf", "wtinylfu")
 BOUNDS = ("belady",)
 ALL = POLICIES + BOUNDS
 
@@ -19,6 +19,8 @@ DESCRIPTIONS = {
     "s3fifo": "S3-FIFO: small probationary FIFO, main FIFO and ghost FIFO.",
     "arc": "ARC: adaptive between recency and frequency, byte-sized.",
     "gdsf": "GDSF: GreedyDual-Size-Frequency, favours small popular objects.",
+    "wtinylfu": "W-TinyLFU: 1% window LRU, then a segmented LRU that admits an object only if a count-min "
+    "sketch says it is requested more often than the one it would evict.",
     "belady": "Belady (furthest next use): needs the future; with variable sizes a heuristic bound, not a "
     "proven optimum.",
 }

@@ -56,7 +56,7 @@ def test_curve_is_exact_lru(report, trace):
 
 def test_at_sizes_come_from_the_simulators(report, trace):
     row = report["at_sizes"][4]
-    for policy in ("fifo", "sieve", "gdsf", "belady"):
+    for policy in ("fifo", "sieve", "gdsf", "wtinylfu", "belady"):
         hits, byte_hits = simulate(trace, policy, row["cache_bytes"])[:2]
         assert row["policies"][policy]["hit_ratio"] == pytest.approx(hits / trace.n_req, abs=1e-6)
 
@@ -75,7 +75,8 @@ def test_recommended_size_is_the_smallest_reaching_the_target_share(report, trac
 
 def test_policy_choice_prefers_the_simpler_within_half_a_point(report, trace):
     rec = report["recommended"]
-    order = ["fifo", "lru", "sieve", "lfu", "s3fifo", "arc", "gdsf"]  # simplest first
+    order = ["fifo", "lru", "sieve", "lfu", "s3fifo", "arc", "gdsf", "wtinylfu"]  # simplest first
+    assert list(ALL) == order + ["belady"]  # every real policy is in the order, and only those
     # Re-simulate every policy at the recommended size and apply the rule independently.
     total = int(trace.req_size.sum())
     ratios = {p: simulate(trace, p, rec["cache_bytes"])[1] / total for p in order}

@@ -1,4 +1,5 @@
-"""Property tests: the one-pass curve is LRU, Belady bounds LRU, LRU is monotone where it must be."""
+"""Property tests: the one-pass curve is LRU, Belady bounds LRU, LRU is monotone where it must be,
+W-TinyLFU's counts are consistent and its admission never turns away an object there is room for."""
 
 import numpy as np
 from hypothesis import given, settings
@@ -53,3 +54,64 @@ def test_lru_hit_ratio_is_monotone_in_size(case):
     unit = from_ids(ids, [1] * len(sizes))
     unit_hits = [simulate(unit, "lru", cap)[0] for cap in range(1, 14)]
     assert unit_hits == sorted(unit_hits)
+
+
+@settings(max_examples=150, deadline=None)
+@given(traces, st.integers(0, 200))
+def test_wtinylfu_with_room_for_everything_misses_only_first_uses(case, spare):
+    # Admission only decides who is evicted: with the working set fitting, nothing is ever rejected,
+    # so W-TinyLFU has exactly LRU's (compulsory-miss-only) hits.
+    ids, sizes = case
+    trace = from_ids(ids, sizes)
+    present = np.unique(trace.obj)
+    working_set = int(trace.osize[present].sum())
+    expected = (trace.n_req - present.size, int(trace.req_size.sum() - trace.osize[present].sum()))
+    for cap in (working_set, working_set + spare):  # exactly full is the edge where room matters
+        assert simulate(trace, "wtinylfu", cap)[:2] == expected == simulate(trace, "lru", cap)[:2], cap
+
+
+@settings(max_examples=200, deadline=None)
+@given(traces, st.integers(1, 400), st.integers(0, 80))
+def test_wtinylfu_counts_are_consistent(case, cap, split):
+    ids, sizes = case
+    trace = from_ids(ids, sizes)
+    req_size = trace.req_size
+    hits, byte_hits, hits_after, bytes_after = simulate(trace, "wtinylfu", cap, split=split)
+    # only a re-request of an object that fits can hit
+    reuse = (trace.prev >= 0) & (req_size <= cap)
+    assert 0 <= hits <= int(reuse.sum())
+    assert 0 <= byte_hits <= int(req_size[reuse].sum()) <= int(req_size.sum())
+    # the split counters count the same hits from `split` on
+    assert 0 <= hits_after <= hits and 0 <= bytes_after <= byte_hits
+    assert hits_after <= int(reuse[split:].sum()) and bytes_after <= int(req_size[split:][reuse[split:]].sum())
+    assert simulate(trace, "wtinylfu", cap)[:2] == (hits, byte_hits)
+    # objects larger than the cache never hit: with every object too large, nothing does
+    small = int(trace.osize.min()) - 1
+    if small >= 1:
+        assert simulate(trace, "wtinylfu", small)[:2] == (0, 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(traces, st.integers(1, 400), st.lists(st.integers(0, 80), min_size=2, max_size=10))
+def test_wtinylfu_never_hits_an_object_larger_than_the_cache(case, cap, spots):
+    # A giant object (bigger than the cache and than all other requests together) requested several
+    # times among the others: a single hit on it would show in the byte hits and in the hit count.
+    ids, sizes = case
+    giant = len(sizes)
+    big = max(cap, sum(sizes) * len(ids)) + 1
+    mixed = list(ids)
+    for spot in sorted(spots, reverse=True):
+        mixed.insert(min(spot, len(mixed)), giant)
+    trace = from_ids(mixed, sizes + [big])
+    hits, byte_hits = simulate(trace, "wtinylfu", cap)[:2]
+    assert byte_hits < big
+    assert hits <= len(ids) - len(set(ids))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 15), min_size=1, max_size=120), st.integers(1, 16))
+def test_wtinylfu_is_never_above_belady_with_equal_sizes(ids, cap):
+    # Belady (with bypass) is the optimum for equal sizes: a simulator that overfills the cache or
+    # counts a hit on an object it does not hold would exceed it.
+    trace = from_ids(ids, [1] * 16)
+    assert simulate(trace, "wtinylfu", cap)[0] <= simulate(trace, "belady", cap)[0]

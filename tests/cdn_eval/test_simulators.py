@@ -19,10 +19,79 @@ HAND = from_ids([0, 1, 2, 0, 3, 0, 1], [1, 1, 1, 1])
         ("sieve", 2),  # 0 hits (visited); 3: hand clears 0, evicts 1; 0 hits; 1: hand evicts 2
         ("lfu", 2),  # 0 hits (freq 2); 3 evicts 1 (freq 1, least recent); 0 hits; 1 evicts 2
         ("belady", 3),  # 3 is never used again, so it is not admitted: 0, 0 and 1 all hit
+        # window 1, protected 1: 0 -> probation when 1 arrives; 1 -> probation when 2 arrives; 0 hits,
+        # promoted; 3 arrives and candidate 2 (count 1) ties probation's tail 1 (count 1): rejected;
+        # 0 hits (protected); 1 hits (probation). 0, 0 and 1 all hit, like Belady.
+        ("wtinylfu", 3),
     ],
 )
 def test_hand_worked_unit_sizes(policy, hits):
     assert simulate(HAND, policy, 3)[:2] == (hits, hits)
+
+
+def test_wtinylfu_keeps_a_frequent_object_through_a_scan_of_one_hit_wonders():
+    # Room for 3 unit objects: window 1, main 2 (protected at most 1). 0 is requested three times, then
+    # a scan 1..5 of new objects, then 0 and 1 again.
+    #  0 0 0: miss, two window hits (0's count is 3)
+    #  1: window overflows, 0 goes to probation (room);  2: 1 goes to probation (room)
+    #  3, 4, 5: candidates 2, 3, 4 (count 1) each lose to probation's tail 0 (count 3): rejected
+    #  0: probation hit, promoted;  1: probation hit, promoted (0 demoted)  -> 4 hits
+    # LRU keeps only the last 3 objects, so the scan flushes 0 and 1: 2 hits.
+    trace = from_ids([0, 0, 0, 1, 2, 3, 4, 5, 0, 1], [1] * 6)
+    assert simulate(trace, "wtinylfu", 3)[:2] == (4, 4)
+    assert simulate(trace, "lru", 3)[:2] == (2, 2)
+
+
+def test_wtinylfu_admits_only_a_strictly_more_frequent_candidate():
+    # Room for 3 unit objects (window 1, main 2, protected 1).
+    #  0 1 2: 0 and 1 reach probation (room), 2 sits in the window
+    #  3: candidate 2 (count 1) vs probation tail 0 (count 1): a tie, 2 rejected
+    #  3: window hit (count 2)
+    #  4: candidate 3 (count 2) beats tail 0 (count 1): 0 evicted, 3 admitted; probation 3, 1
+    #  0: candidate 4 (count 1) ties tail 1 (count 1): rejected
+    #  3: probation hit, promoted;  1: probation hit, promoted (3 demoted to probation)
+    #  2: candidate 0 (count 2) loses to tail 3 (count 3);  4: candidate 2 (count 2) loses too
+    trace = from_ids([0, 1, 2, 3, 3, 4, 0, 3, 1, 2, 4], [1] * 5)
+    assert simulate(trace, "wtinylfu", 3)[:2] == (3, 3)
+
+
+def test_wtinylfu_byte_sized_duels_victim_after_victim():
+    # Cache 4 bytes: window 1, protected at most 2. Objects 0-3 are 1 byte, object 4 is 3 bytes.
+    #  0 1 2 3: 0, 1, 2 reach probation (room), 3 sits in the window; the cache is full
+    #  4 (count 1): candidate 3 ties tail 0, rejected; 4 itself (larger than the window) ties 0: rejected
+    #  4 (count 2): beats tail 0 (count 1), evicted; still no room, beats tail 1, evicted; 4 admitted
+    #  4: probation hit (3 bytes); promoted but larger than protected, so back to probation
+    #  2: probation hit, promoted
+    #  0 (count 2): fits the empty window, but the cache is over by a byte: 0 (window LRU) duels
+    #     main's victim 4 (count 3) and loses, so 4 stays
+    #  4: hit (3 bytes)                                              -> 3 hits, 7 bytes
+    trace = from_ids([0, 1, 2, 3, 4, 4, 4, 2, 0, 4], [1, 1, 1, 1, 3])
+    assert simulate(trace, "wtinylfu", 4)[:2] == (3, 7)
+
+
+@pytest.mark.parametrize("sized", [False, True])
+def test_wtinylfu_resists_a_scan_that_flushes_lru(sized):
+    # A hot set of 40 objects, each round in a new order, then a scan of 200 objects never seen again;
+    # the cache holds the hot set 1.5 times. Between two uses of a hot object LRU sees ~240 distinct
+    # objects, so it keeps none of them; W-TinyLFU's sketch rejects the once-seen scan objects.
+    rng = np.random.default_rng(7)
+    hot, scan, rounds = 40, 200, 25
+    ids = []
+    for r in range(rounds):
+        ids += rng.permutation(hot).tolist()
+        ids += range(hot + r * scan, hot + (r + 1) * scan)
+    n_obj = hot + rounds * scan
+    sizes = rng.integers(1, 1000, n_obj) if sized else np.ones(n_obj, np.int64)
+    trace = from_ids(ids, sizes)
+    cap = int(sizes[:hot].sum() * 1.5)
+    total_bytes = int(trace.req_size.sum())
+    lru_hits, lru_bytes = simulate(trace, "lru", cap)[:2]
+    hits, byte_hits = simulate(trace, "wtinylfu", cap)[:2]
+    hot_reuses = hot * (rounds - 1)  # the best possible: every hot request after the first round
+    assert lru_hits < 0.05 * hot_reuses
+    assert hits > 0.8 * hot_reuses
+    assert hits / trace.n_req > lru_hits / trace.n_req + 0.1
+    assert byte_hits / total_bytes > lru_bytes / total_bytes + 0.05
 
 
 def test_lru_with_sizes_evicts_until_the_new_object_fits():
@@ -38,6 +107,13 @@ def test_object_larger_than_the_cache_never_hits_and_evicts_nothing(policy):
     trace = from_ids([0, 1, 0, 1, 0], [2, 10])
     hits, byte_hits = simulate(trace, policy, 5)[:2]
     assert (hits, byte_hits) == (2, 4)
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_object_larger_than_the_cache_leaves_a_full_cache_alone(policy):
+    # 0, 1, 2 fill the 3-byte cache; 3 (10 bytes) must not displace anything, so 2 still hits
+    trace = from_ids([0, 1, 2, 3, 2], [1, 1, 1, 10])
+    assert simulate(trace, policy, 3)[:2] == (1, 1)
 
 
 @pytest.mark.parametrize("policy", ALL)
