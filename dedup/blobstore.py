@@ -110,7 +110,8 @@ class LocalPackWriter:
         self.used = 0
         self.thread = threading.Thread(target=self.drain.run, name="pack-writer", daemon=True)
         self.thread.start()
-        weakref.finalize(self, self.drain.full.put, None)
+        # Stops the thread if the writer is dropped unfinished; not at interpreter exit (a writer may be in use).
+        weakref.finalize(self, self.drain.full.put, None).atexit = False
 
     def write(self, data):
         if self.closed:
@@ -136,8 +137,10 @@ class LocalPackWriter:
         if self.thread is None:
             return
         if self.used:
-            self.drain.full.put((self.current, self.used))
+            self.drain.full.put((self.current, self.used))  # comes back through the free queue
             self.used = 0
+        elif self.current is not None:
+            _release_staging_buffer(self.current)
         self.drain.full.put(None)
         self.thread.join()
         self.thread = None

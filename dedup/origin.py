@@ -114,14 +114,14 @@ def object_key(origin, path):
 
 
 # One fetch per path at a time (single flight): concurrent misses of a new release wait for the first
-# one's fetch instead of each paying the origin's egress. The lock is short-lived and refreshed while the
-# fetch makes progress, so a fetcher that dies hard (OOM, SIGKILL) blocks the path for one lock lifetime
-# at most; a waiter gives up well inside a web worker's timeout (gunicorn's default is 30 s) with a 503
-# and Retry-After. A fetch that ends without a file leaves its outcome for a few seconds, so waiters
-# answer at once instead of queueing up to repeat it.
+# one's fetch instead of each paying the origin's egress. The lock is short-lived and kept alive by a
+# small thread while the fetch runs, so a fetcher that dies hard (OOM, SIGKILL) blocks the path for one
+# lock lifetime at most. A waiter gives up after FETCH_WAIT_SECONDS with a 503 and Retry-After rather
+# than hold a web worker for a long fetch. A fetch that ends without a file leaves its outcome, tagged
+# with its lock token, for a few seconds: waiters that saw that fetch hold the lock answer at once.
 FETCH_LOCK_SECONDS = 30
-FETCH_LOCK_REFRESH_SECONDS = 5
-FETCH_WAIT_SECONDS = 20
+FETCH_LOCK_REFRESH_SECONDS = 10
+FETCH_WAIT_SECONDS = 10
 FETCH_POLL_MAX_SECONDS = 0.5
 FETCH_OUTCOME_SECONDS = 10
 MISSING, FAILED = "missing", "failed"
@@ -141,44 +141,65 @@ class FetchLock:
 
     def __init__(self, key):
         self.key = key
+        self.outcome_key = key + ":outcome"
         self.token = uuid.uuid4().hex
         self.held = False
-        self.refreshed = 0.0
+        self._stop = None
 
     def acquire(self):
         try:
             self.held = cache.add(self.key, self.token, timeout=FETCH_LOCK_SECONDS)
+            if self.held:
+                cache.delete(self.outcome_key)  # an earlier fetch's outcome says nothing about ours
         except Exception:  # noqa: BLE001 - the lock saves egress; without the cache, fetch as if alone
             log.warning("origin fetch lock unavailable; fetching without it")
             self.held = True
-        self.refreshed = time.monotonic()
+        if self.held:
+            self._stop = threading.Event()
+            threading.Thread(target=self._keep_alive, args=(self._stop,), name="fetch-lock", daemon=True).start()
         return self.held
 
-    def _owned(self):
-        return cache.get(self.key) == self.token
-
-    def refresh(self):
-        """Called as the fetch progresses: keeps the lock while the fetcher is alive."""
-        if not self.held or time.monotonic() - self.refreshed < FETCH_LOCK_REFRESH_SECONDS:
-            return
-        self.refreshed = time.monotonic()
+    def holder(self):
+        """The token of whoever holds the lock now (None if nobody or the cache is down)."""
         try:
-            if self._owned():
+            return cache.get(self.key)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _keep_alive(self, stop):
+        # Time to first byte, a slow origin and the final commit all count: refresh on a clock.
+        while not stop.wait(FETCH_LOCK_REFRESH_SECONDS):
+            try:
+                if cache.get(self.key) != self.token:
+                    return
                 cache.touch(self.key, FETCH_LOCK_SECONDS)
-        except Exception:  # noqa: BLE001 - worst case another fetch starts
-            log.warning("origin fetch lock could not be refreshed")
+            except Exception:  # noqa: BLE001 - worst case another fetch starts
+                log.warning("origin fetch lock could not be refreshed")
 
     def release(self, outcome=None):
         if not self.held:
             return
         self.held = False
+        if self._stop is not None:
+            self._stop.set()
         try:
-            if outcome is not None:
-                cache.set(self.key + ":outcome", outcome, timeout=FETCH_OUTCOME_SECONDS)
-            if self._owned():
+            if cache.get(self.key) == self.token:
+                if outcome is not None:
+                    cache.set(self.outcome_key, f"{self.token}:{outcome}", timeout=FETCH_OUTCOME_SECONDS)
                 cache.delete(self.key)
         except Exception:  # noqa: BLE001 - it expires by itself
             log.warning("origin fetch lock could not be released; it expires in %s s", FETCH_LOCK_SECONDS)
+
+    def outcome_of(self, tokens):
+        """MISSING or FAILED if one of these fetches (tokens seen holding the lock) ended that way."""
+        try:
+            tagged = cache.get(self.outcome_key)
+        except Exception:  # noqa: BLE001 - no memo: wait for the file as usual
+            return None
+        if not tagged:
+            return None
+        token, _, outcome = tagged.partition(":")
+        return outcome if token in tokens else None
 
 
 def fetch_in_progress(path):
@@ -188,13 +209,6 @@ def fetch_in_progress(path):
         status.HTTP_503_SERVICE_UNAVAILABLE,
         headers={"Retry-After": "5"},
     )
-
-
-def _recent_outcome(key):
-    try:
-        return cache.get(key + ":outcome")
-    except Exception:  # noqa: BLE001 - no memo: wait for the file as usual
-        return None
 
 
 def read_through(context, path):
@@ -209,26 +223,30 @@ def read_through(context, path):
     lock = FetchLock(fetch_lock_key(context.namespace.id, path))
     deadline = time.monotonic() + FETCH_WAIT_SECONDS
     delay = 0.02
+    seen = set()  # fetches seen in flight while we wait: only their outcomes answer for us
     while not lock.acquire():
-        outcome = _recent_outcome(lock.key)
-        if outcome == MISSING:
-            return None, False
+        holder = lock.holder()
+        if holder:
+            seen.add(holder)
+        outcome = lock.outcome_of(seen)
         if outcome == FAILED:
             raise origin_unavailable(context.namespace.name)
+        file = selectors.get_file(context.namespace.id, path)  # also catches a PUT that just stored it
+        if file is not None:
+            return file, False
+        if outcome == MISSING:
+            return None, False
         if time.monotonic() >= deadline:
             raise fetch_in_progress(path)
         time.sleep(delay)
         delay = min(2 * delay, FETCH_POLL_MAX_SECONDS)
-        file = selectors.get_file(context.namespace.id, path)
-        if file is not None:
-            return file, False
     outcome = None
     try:
         file = selectors.get_file(context.namespace.id, path)  # stored between our miss and the lock
         if file is not None:
             return file, False
         try:
-            file = _fetch(context, origin, path, on_progress=lock.refresh)
+            file = _fetch(context, origin, path)
         except ApiError as exc:
             if exc.code == "origin_unavailable":
                 outcome = FAILED  # waiters answer 502 now instead of each retrying the broken origin
@@ -239,7 +257,7 @@ def read_through(context, path):
         lock.release(outcome)
 
 
-def _fetch(context, origin, path, on_progress=None):
+def _fetch(context, origin, path):
     """Fetch `path` from the origin into the store. Returns the File, or None if the origin lacks it."""
     import botocore.exceptions
 
@@ -266,8 +284,6 @@ def _fetch(context, origin, path, on_progress=None):
         except Exception as exc:  # noqa: BLE001 - any transport failure mid-body aborts the whole fetch
             raise OriginReadError(str(exc)) from exc
         fetched += len(data)
-        if on_progress is not None:
-            on_progress()
         return data
 
     declared = response.get("ContentType")

@@ -887,24 +887,25 @@ def remove_stale_temporaries(now=None, backend=None):
 def snapshot_storage(day=None, organization_ids=None):
     """Record what each namespace holds today (files, logical and stored bytes) in StorageDaily.
 
-    Covers namespaces holding files, and those whose latest earlier snapshot still showed files, so a
-    namespace emptied since gets one zero row (and none after it). Re-running the same day overwrites
+    Covers namespaces holding files, and those whose latest snapshot of the past week still showed
+    files, so a namespace emptied since gets one zero row (and none after it). Re-running the same day overwrites
     that day's row. Returns the number of rows written.
     """
     from django.db import IntegrityError
-    from django.db.models import OuterRef, Subquery
 
     day = day or timezone.now().date()  # UTC: USE_TZ
     holding = File.objects.order_by()
-    latest_day = (
-        StorageDaily.objects.filter(namespace_id=OuterRef("namespace_id"), day__lt=day).order_by("-day").values("day")
-    )
-    held = StorageDaily.objects.filter(day=Subquery(latest_day[:1]), files__gt=0).order_by()
+    # The latest snapshot of each namespace in the last week (a bounded read of the history): those that
+    # still showed files get today's row, zero if they were emptied.
+    recent = StorageDaily.objects.filter(day__lt=day, day__gte=day - datetime.timedelta(days=7)).order_by("day")
     if organization_ids is not None:
         holding = holding.filter(organization_id__in=organization_ids)
-        held = held.filter(organization_id__in=organization_ids)
+        recent = recent.filter(organization_id__in=organization_ids)
+    latest = {}
+    for namespace_id, organization_id, files in recent.values_list("namespace_id", "organization_id", "files"):
+        latest[namespace_id] = (organization_id, files)
     namespaces = set(holding.values_list("namespace_id", "organization_id").distinct())
-    namespaces |= set(held.values_list("namespace_id", "organization_id"))
+    namespaces |= {(ns, org) for ns, (org, files) in latest.items() if files > 0}
     written = 0
     for namespace_id, organization_id in sorted(namespaces):
         files, logical, stored = selectors.namespace_storage(namespace_id)

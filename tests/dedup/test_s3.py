@@ -281,11 +281,38 @@ def test_waiters_take_a_fetch_that_found_nothing_at_its_word(tenant, s3, origin_
 
     key = origin.fetch_lock_key(tenant.namespace.id, "gone.bin")
     assert cache.add(key, "busy", timeout=60)
-    cache.set(key + ":outcome", origin.MISSING, timeout=60)
+    cache.set(key + ":outcome", f"busy:{origin.MISSING}", timeout=60)  # the fetch we saw found nothing
     monkeypatch.setattr(origin, "_fetch", lambda *args, **kwargs: pytest.fail("fetched again"))
     started = time.monotonic()
     assert tenant.get("gone.bin").status_code == 404
     assert time.monotonic() - started < 1
+
+
+def test_an_earlier_fetchs_outcome_does_not_answer_for_the_fetch_in_flight(tenant, s3, origin_bucket, monkeypatch):
+    from django.core.cache import cache
+
+    # "new.bin" was missing a minute ago; it has been published since and another request fetches it now.
+    key = origin.fetch_lock_key(tenant.namespace.id, "new.bin")
+    cache.set(key + ":outcome", f"earlier:{origin.MISSING}", timeout=60)
+    assert cache.add(key, "in-flight", timeout=60)
+    monkeypatch.setattr(origin, "FETCH_WAIT_SECONDS", 0.5)
+    response = tenant.get("new.bin")
+    assert response.status_code == 503  # still being fetched: retry, not a 404 from the old outcome
+    assert response.json()["error"]["code"] == "origin_fetch_in_progress"
+
+
+def test_the_fetch_lock_stays_alive_while_its_fetch_runs(monkeypatch):
+    from django.core.cache import cache
+
+    monkeypatch.setattr(origin, "FETCH_LOCK_SECONDS", 1)
+    monkeypatch.setattr(origin, "FETCH_LOCK_REFRESH_SECONDS", 0.2)
+    cache.delete("dedup:test-alive")
+    lock = origin.FetchLock("dedup:test-alive")
+    assert lock.acquire()
+    time.sleep(1.6)  # longer than the lock's lifetime: only the keep-alive can have kept it
+    assert cache.get("dedup:test-alive") == lock.token
+    lock.release()
+    assert cache.get("dedup:test-alive") is None
 
 
 def test_the_fetch_lock_is_released_only_by_its_owner():
