@@ -156,4 +156,9 @@ class StorageDaily(models.Model):
 
     @property
     def dedup_ratio(self):
-        return round(self.logical_bytes / self.stored_bytes, 4) if self.stored_bytes else None
+        return dedup_ratio(self.logical_bytes, self.stored_bytes)
+
+
+def dedup_ratio(logical_bytes, stored_bytes):
+    """Logical / stored chunk bytes (4 decimals), None while nothing is stored."""
+    return round(logical_bytes / stored_bytes, 4) if stored_bytes else None

@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from dedup import selectors
-from dedup.models import Origin, OriginPrice
+from dedup.models import Origin, OriginPrice, dedup_ratio
 
 GB = Decimal(10**9)
 
@@ -72,7 +72,7 @@ def namespace_stats(context):
         "files": files,
         "logical_bytes": logical,
         "stored_bytes": stored,
-        "dedup_ratio": round(logical / stored, 4) if stored else None,
+        "dedup_ratio": dedup_ratio(logical, stored),
         "bytes_uploaded": totals.bytes_uploaded,
         "upload_bytes_saved": totals.upload_bytes_saved,
         "served_bytes": totals.served_bytes,

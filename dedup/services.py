@@ -218,6 +218,14 @@ class ChunkSink:
             self.builder.abort()
             self.builder = None
 
+    # `with ChunkSink(...) as sink:` drops the open (unsealed) pack on any exception.
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.abort()
+
     def ids_for(self, digests):
         return [self.known[digest] for digest in digests]
 
@@ -278,11 +286,9 @@ def ingest_stream(organization_id, read, profile, quota_room=None, backend=None)
     The helper thread computes the whole-file SHA-256 and part of the chunk hashes, overlapping with
     reading, cutting (FastCDC releases the GIL too) and the rest of the chunk hashes.
     """
-    sink = ChunkSink(organization_id, backend=backend, quota_room=quota_room)
     digests, sizes = [], []
-    pool = ThreadPoolExecutor(max_workers=1)
-    whole = BackgroundSha256(pool)
-    try:
+    with ChunkSink(organization_id, backend=backend, quota_room=quota_room) as sink, ThreadPoolExecutor(1) as pool:
+        whole = BackgroundSha256(pool)
         for pieces in chunking.iter_windows(profile, read, on_block=whole.update):
             # The views point into a reused buffer: hash and store them before the next window.
             # The helper thread hashes the tail of the window while this thread hashes the head.
@@ -295,11 +301,6 @@ def ingest_stream(organization_id, read, profile, quota_room=None, backend=None)
             sink.add(batch)
         sink.flush()
         sha256 = whole.digest()
-    except BaseException:
-        sink.abort()
-        raise
-    finally:
-        pool.shutdown(wait=True)
     return Ingested(
         size=whole.size,
         sha256=sha256,
@@ -583,20 +584,15 @@ def store_chunks(context, pieces):
         if len(data) > chunking.MAX_CHUNK_SIZE:
             raise ApiError("chunk_too_large", f"A chunk may be at most {chunking.MAX_CHUNK_SIZE} bytes.", field="body")
         verified.append((bytes.fromhex(actual), data))
-    sink = ChunkSink(context.organization_id, quota_room=_quota_room(context), relaxed=False)
     try:
-        sink.add(verified)
-        sink.flush()
+        with ChunkSink(context.organization_id, quota_room=_quota_room(context), relaxed=False) as sink:
+            sink.add(verified)
+            sink.flush()
     except blobstore.BlobUnavailable as exc:
-        sink.abort()
         raise storage_unavailable(exc)
     except QuotaRoomExceeded:
-        sink.abort()
         quota = context.plan.storage_quota_bytes
         raise quota_exceeded(context.plan.name, quota, quota + 1)
-    except BaseException:
-        sink.abort()
-        raise
     if sink.new_bytes:
         _add_totals(context.namespace.id, bytes_uploaded=sink.new_bytes)
     return sink.new_chunks, sink.new_bytes
