@@ -5,13 +5,15 @@ and counters in one slot and they can share a pipeline):
 
     ac:{o<org>:n<ns>}:m:<YYYYMMDD>            live counters (a hash of COUNTER_FIELDS)
     ac:{o<org>:n<ns>}:m:<YYYYMMDD>:pending    counters being rolled up (renamed atomically)
+    ac:{o<org>:n<ns>}:m:pending-days          set of YYYYMMDD with a pending batch (kept by the drain scripts)
 
 Counting happens in the same round trip as the data operation: `queue_counts` adds
 HINCRBYs to a caller's pipeline; the cache API's store scripts (cache_api.stores) do the
 same HINCRBYs inside their Lua script, because a get's hit or miss is only known there.
 The rollup moves counters out with `begin_drain` (atomic RENAME, tagged with a
 batch id) and deletes them with `finish_drain` only after the database holds
-them, so a crash or a concurrent run never loses or doubles a count.
+them, so a crash or a concurrent run never loses or doubles a count. The pending-days
+set lets the rollup and readers find a batch stranded on any past day.
 
 Without Redis (embedded default) the same functions work on the embedded store's SQLite
 file (cache_api.localdb), where add_in_transaction plays queue_counts' part.
@@ -90,21 +92,34 @@ def _as_counts(raw):
 
 # --- Redis -------------------------------------------------------------------
 
-# KEYS[1] live, KEYS[2] pending; ARGV[1] new batch id.
+# KEYS[1] live, KEYS[2] pending, KEYS[3] pending-days index; ARGV[1] new batch id, ARGV[2] day stamp.
+# The index is written in the same script as the pending batch, so a batch never exists unindexed.
 _BEGIN_DRAIN = """
 if redis.call('EXISTS', KEYS[2]) == 0 then
-  if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('SREM', KEYS[3], ARGV[2])
+    return nil
+  end
   redis.call('RENAME', KEYS[1], KEYS[2])
   redis.call('HSET', KEYS[2], '_batch', ARGV[1])
   redis.call('PERSIST', KEYS[2])
 end
+redis.call('SADD', KEYS[3], ARGV[2])
 return redis.call('HGETALL', KEYS[2])
 """
-# KEYS[1] pending; ARGV[1] batch id that was applied.
+# KEYS[1] pending, KEYS[2] pending-days index; ARGV[1] batch id that was applied, ARGV[2] day stamp.
 _FINISH_DRAIN = """
-if redis.call('HGET', KEYS[1], '_batch') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('HGET', KEYS[1], '_batch') == ARGV[1] then
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return redis.call('DEL', KEYS[1])
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
 return 0
 """
+
+
+def pending_days_key(organization_id, namespace_id):
+    return f"ac:{namespace_tag(organization_id, namespace_id)}:m:pending-days"
 
 
 def redis_connection():
@@ -132,7 +147,8 @@ class RedisCounters:
     def live(self, pairs, day):
         pairs = list(pairs)
         conn = redis_connection()
-        pipe = conn.pipeline(transaction=False)
+        # MULTI/EXEC: a drain renaming live -> pending between the two reads would count them twice.
+        pipe = conn.pipeline(transaction=True)
         for org_id, ns_id in pairs:
             key = counter_key(org_id, ns_id, day)
             pipe.hgetall(key)
@@ -146,7 +162,8 @@ class RedisCounters:
 
     def begin_drain(self, organization_id, namespace_id, day):
         key = counter_key(organization_id, namespace_id, day)
-        raw = redis_connection().eval(_BEGIN_DRAIN, 2, key, key + ":pending", uuid.uuid4().hex)
+        index = pending_days_key(organization_id, namespace_id)
+        raw = redis_connection().eval(_BEGIN_DRAIN, 3, key, key + ":pending", index, uuid.uuid4().hex, _day_stamp(day))
         if not raw:
             return None
         pairs = dict(zip(raw[::2], raw[1::2], strict=True))
@@ -155,7 +172,25 @@ class RedisCounters:
 
     def finish_drain(self, organization_id, namespace_id, day, batch_id):
         key = counter_key(organization_id, namespace_id, day) + ":pending"
-        redis_connection().eval(_FINISH_DRAIN, 1, key, batch_id)
+        index = pending_days_key(organization_id, namespace_id)
+        redis_connection().eval(_FINISH_DRAIN, 2, key, index, batch_id, _day_stamp(day))
+
+    def pending_days(self, pairs):
+        pairs = list(pairs)
+        pipe = redis_connection().pipeline(transaction=False)
+        for org_id, ns_id in pairs:
+            pipe.smembers(pending_days_key(org_id, ns_id))
+        days = {}
+        for pair, stamps in zip(pairs, pipe.execute(), strict=True):
+            days[pair] = sorted(datetime.datetime.strptime(s.decode(), "%Y%m%d").date() for s in stamps)
+        return days
+
+    def pending_batches(self, items):
+        items = list(items)
+        pipe = redis_connection().pipeline(transaction=False)
+        for org_id, ns_id, day in items:
+            pipe.hget(counter_key(org_id, ns_id, day) + ":pending", BATCH_FIELD)
+        return {item: batch.decode() if batch else None for item, batch in zip(items, pipe.execute(), strict=True)}
 
     def drop(self, organization_id, namespace_id, batch=500):
         # The namespace tag holds no glob characters, so this pattern matches its counters only.
@@ -239,6 +274,30 @@ class LocalCounters:
                 (organization_id, namespace_id, day.isoformat(), batch_id),
             )
 
+    def pending_days(self, pairs):
+        db = self._db()
+        return {
+            (org_id, ns_id): [
+                datetime.date.fromisoformat(day)
+                for (day,) in db.execute(
+                    "SELECT DISTINCT day FROM counters WHERE org=? AND ns=? AND state='pending' ORDER BY day",
+                    (org_id, ns_id),
+                )
+            ]
+            for org_id, ns_id in pairs
+        }
+
+    def pending_batches(self, items):
+        db = self._db()
+        result = {}
+        for org_id, ns_id, day in items:
+            row = db.execute(
+                "SELECT batch FROM counters WHERE org=? AND ns=? AND day=? AND state='pending' LIMIT 1",
+                (org_id, ns_id, day.isoformat()),
+            ).fetchone()
+            result[(org_id, ns_id, day)] = row[0] if row else None
+        return result
+
     def drop(self, organization_id, namespace_id):
         with self.database.write() as db:
             return db.execute("DELETE FROM counters WHERE org=? AND ns=?", (organization_id, namespace_id)).rowcount
@@ -284,6 +343,16 @@ def finish_drain(organization_id, namespace_id, day, batch_id):
     backend().finish_drain(organization_id, namespace_id, day, batch_id)
 
 
+def pending_days_many(pairs):
+    """{(org_id, ns_id): [days with a pending batch]}: batches a crashed run left on any day, however old."""
+    return backend().pending_days(pairs)
+
+
+def pending_batches(items):
+    """{(org_id, ns_id, day): pending batch id or None} for (org_id, ns_id, day) items."""
+    return backend().pending_batches(items)
+
+
 def drop_namespace_counters(organization_id, namespace_id):
     """Forget a deleted namespace's live and pending counters: the rollup only visits namespaces that
     exist, so nothing else would ever remove them (a pending batch has no TTL)."""
@@ -296,32 +365,51 @@ def live_and_pending_many(pairs, day=None):
     For readers that add live counters to UsageDaily (portal): a pending batch may already be in
     the database (applied, not yet finished), so they need it apart from the live counts.
     """
-    pairs, day = list(pairs), day or utc_today()
+    day = day or utc_today()
+    return live_and_pending_days(pairs, [day])[day]
+
+
+def _pending_parts(raw):
+    raw = raw or {}
+    batch = raw.get(b"_batch", raw.get(BATCH_FIELD))
+    batch = batch.decode() if isinstance(batch, bytes) else batch
+    return batch or None, _as_counts(raw)
+
+
+def live_and_pending_days(pairs, days):
+    """{day: live_and_pending_many(pairs, day)} for several days, read atomically in one round trip.
+
+    Redis reads in MULTI/EXEC: a drain renaming live -> pending between the two reads of a
+    namespace-day would otherwise show its counts twice.
+    """
+    pairs, days = list(pairs), list(days)
     store = backend()
-    result = {}
+    result = {day: {} for day in days}
     if isinstance(store, RedisCounters):
-        pipe = redis_connection().pipeline(transaction=False)
-        for org_id, ns_id in pairs:
-            key = counter_key(org_id, ns_id, day)
-            pipe.hgetall(key)
-            pipe.hgetall(key + ":pending")
-        raw = pipe.execute()
-        for index, pair in enumerate(pairs):
-            pending_raw = raw[2 * index + 1] or {}
-            batch = pending_raw.get(b"_batch", pending_raw.get(BATCH_FIELD))
-            batch = batch.decode() if isinstance(batch, bytes) else batch
-            result[pair] = (_as_counts(raw[2 * index]), batch or None, _as_counts(pending_raw))
+        pipe = redis_connection().pipeline(transaction=True)
+        for day in days:
+            for org_id, ns_id in pairs:
+                key = counter_key(org_id, ns_id, day)
+                pipe.hgetall(key)
+                pipe.hgetall(key + ":pending")
+        raw = iter(pipe.execute()) if pairs and days else iter(())
+        for day in days:
+            for pair in pairs:
+                live, (batch, pending) = _as_counts(next(raw)), _pending_parts(next(raw))
+                result[day][pair] = (live, batch, pending)
         return result
     db = store.database.connection()
-    for org_id, ns_id in pairs:
-        live, pending, batch = {}, {}, None
-        for state, batch_id, name, amount in db.execute(
-            "SELECT state, batch, field, amount FROM counters WHERE org=? AND ns=? AND day=?",
-            (org_id, ns_id, day.isoformat()),
-        ):
-            if state == "pending":
-                pending[name], batch = amount, batch_id
-            else:
-                live[name] = amount
-        result[(org_id, ns_id)] = (_as_counts(live), batch, _as_counts(pending))
+    for day in days:
+        for org_id, ns_id in pairs:
+            live, pending, batch = {}, {}, None
+            # One statement: a drain's UPDATE of the state is seen entirely or not at all.
+            for state, batch_id, name, amount in db.execute(
+                "SELECT state, batch, field, amount FROM counters WHERE org=? AND ns=? AND day=?",
+                (org_id, ns_id, day.isoformat()),
+            ):
+                if state == "pending":
+                    pending[name], batch = amount, batch_id
+                else:
+                    live[name] = amount
+            result[day][(org_id, ns_id)] = (_as_counts(live), batch, _as_counts(pending))
     return result

@@ -57,3 +57,34 @@ class AppliedUsageBatch(models.Model):
 
     def __str__(self):
         return self.batch_id
+
+
+class UsageRollupMark(models.Model):
+    """The last UTC day whose counters a complete default rollup run had folded in.
+
+    The next default run visits every day after it (bounded by the counters' TTL), so beat or
+    the workers being down for days leaves nothing behind; readers add live counters for those days.
+    """
+
+    USAGE = "usage"
+
+    name = models.CharField(max_length=32, primary_key=True)
+    day = models.DateField()
+
+    def __str__(self):
+        return f"{self.name} {self.day}"
+
+
+class WeeklyReportSent(models.Model):
+    """A weekly report emailed to an organization's owners: a redelivered task never sends it twice."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    week = models.DateField(help_text="Monday of the reported week.")
+    recipients = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "week"], name="unique_weekly_report_org_week")]
+
+    def __str__(self):
+        return f"{self.organization_id} {self.week}"

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from cache_api import metering
 from portal import figures, pricing
-from portal.models import AppliedUsageBatch, UsageDaily
+from portal.models import AppliedUsageBatch, UsageDaily, UsageRollupMark
 from tenants.models import Namespace
 
 DAY_FIELDS = ("requests", "hits", "misses", "bytes_served", "bytes_written")
@@ -30,7 +30,18 @@ def usage_days(organization_id, namespace_id, start, end):
 # --- Rows plus live counters ---------------------------------------------------
 
 LIVE_DAYS_BACK = 1  # yesterday's counters may still hold requests in flight at midnight until the next rollup
+LOOKBACK_DAYS = metering.COUNTER_TTL_SECONDS // 86400  # older live counters have expired
 READ_ATTEMPTS = 3
+
+
+def live_window(start, end, today):
+    """Days of [start, end] whose live counters may not be in UsageDaily yet: yesterday and today, and
+    every day after the last complete default rollup (beat down for days), back to the counters' TTL."""
+    mark = UsageRollupMark.objects.filter(name=UsageRollupMark.USAGE).values_list("day", flat=True).first()
+    floor = today - datetime.timedelta(days=LOOKBACK_DAYS)
+    first = today - datetime.timedelta(days=LIVE_DAYS_BACK)
+    first = floor if mark is None else max(floor, min(first, mark + datetime.timedelta(days=1)))
+    return list(figures.date_range(max(first, start), min(end, today)))
 
 
 @dataclass
@@ -94,7 +105,12 @@ def usage(organization, start, end, namespace_ids=None, today=None):
         namespaces = namespaces.filter(id__in=list(namespace_ids))
     names = dict(namespaces.values_list("id", "name"))
     prices = pricing.namespace_prices(organization.id, names)
-    live_days = [day for day in (today - datetime.timedelta(days=LIVE_DAYS_BACK), today) if start <= day <= end]
+    pairs = [(organization.id, ns_id) for ns_id in names]
+    live_days = live_window(start, end, today) if names else []
+    if names:
+        # Batches a crashed rollup left pending on older days are not in UsageDaily either.
+        stranded = {day for days in metering.pending_days_many(pairs).values() for day in days}
+        live_days = sorted(set(live_days) | {day for day in stranded if start <= day <= end})
     consistent, live, applied = True, {}, set()
     for attempt in range(READ_ATTEMPTS):
         before = _applied_count(organization.id, live_days) if live_days and names else None
@@ -105,8 +121,7 @@ def usage(organization, start, end, namespace_ids=None, today=None):
         )
         if before is None:
             break
-        pairs = [(organization.id, ns_id) for ns_id in names]
-        live = {day: metering.live_and_pending_many(pairs, day) for day in live_days}
+        live = metering.live_and_pending_days(pairs, live_days)
         pending_ids = [batch for per_day in live.values() for (_live, batch, _pending) in per_day.values() if batch]
         settled = _applied_count(organization.id, live_days) == before
         if settled or attempt == READ_ATTEMPTS - 1:

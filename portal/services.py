@@ -10,14 +10,17 @@ from django.utils import timezone
 
 from cache_api import metering
 from portal import figures, pricing
-from portal.models import AppliedUsageBatch, UsageDaily
+from portal.models import AppliedUsageBatch, UsageDaily, UsageRollupMark
 from tenants.models import Membership, Namespace, Organization, User
 
 logger = logging.getLogger(__name__)
 
 ROLLUP_CHUNK = 200  # namespace-days applied per transaction
 DERIVED_FIELDS = ("bandwidth_saved_bytes", "cost_saved_usd", "updated_at")
-APPLIED_BATCH_RETENTION_DAYS = 60  # far beyond any run's lifetime; pending batches are always days younger
+APPLIED_BATCH_RETENTION_DAYS = 60  # far beyond any run's lifetime; stranded batches are finished before pruning
+# Live counters expire after this many days, so no default run needs to look further back.
+LOOKBACK_DAYS = metering.COUNTER_TTL_SECONDS // 86400
+PENDING_SCAN_CHUNK = 500  # namespaces whose pending-days sets are read in one round trip
 
 
 @dataclass
@@ -28,12 +31,33 @@ class RollupResult:
     already_applied: int = 0  # batches an earlier or concurrent run had added: only finished here
     requests: int = 0  # requests folded in by this run
     per_day: dict = field(default_factory=dict)
+    stranded_days: set = field(default_factory=set)  # older days visited for a pending batch left there
 
 
-def default_rollup_days(now=None):
-    """Today and yesterday (UTC): yesterday's counters still receive requests in flight at midnight."""
+def default_rollup_days(now=None, last_complete=None):
+    """The UTC days a default run visits: every day after the last fully rolled-up one, and always
+    yesterday (its counters still receive requests in flight at midnight) and today.
+
+    last_complete None: the previous day was rolled up (only yesterday and today). Beat or the
+    workers being down for days leaves counters on older days: they are visited too, back to the
+    counters' TTL (older live counters have expired).
+    """
     today = (now or timezone.now()).astimezone(datetime.UTC).date()
-    return [today - datetime.timedelta(days=1), today]
+    first = today - datetime.timedelta(days=1)
+    if last_complete is not None:
+        first = max(today - datetime.timedelta(days=LOOKBACK_DAYS), min(first, last_complete + datetime.timedelta(1)))
+    return list(figures.date_range(first, today))
+
+
+def last_complete_day():
+    """The last UTC day whose counters every namespace had folded in (None before the first default run)."""
+    return UsageRollupMark.objects.filter(name=UsageRollupMark.USAGE).values_list("day", flat=True).first()
+
+
+def _mark_complete(day):
+    mark, created = UsageRollupMark.objects.get_or_create(name=UsageRollupMark.USAGE, defaults={"day": day})
+    if not created:
+        UsageRollupMark.objects.filter(name=UsageRollupMark.USAGE, day__lt=day).update(day=day)  # never backwards
 
 
 @dataclass(frozen=True)
@@ -165,32 +189,51 @@ def _apply_and_finish(drained, result):
             result.already_applied += 1
 
 
-def rollup_usage(days=None, organization_ids=None, chunk_size=ROLLUP_CHUNK):
+def rollup_usage(days=None, organization_ids=None, chunk_size=ROLLUP_CHUNK, now=None):
     """Fold live counters of every namespace (from the database, no Redis scan) into UsageDaily.
 
     Namespaces go in chunks: drain each namespace-day, apply the chunk's batches in one
     transaction, then finish them. A crash anywhere leaves pending batches that the next run
-    applies (if the transaction had not committed) or just finishes (if it had).
+    applies (if the transaction had not committed) or just finishes (if it had): every run also
+    visits the days in each namespace's pending-days set, however old.
+
+    Without `days` (beat, the task): every day since the last complete default run, then that
+    mark moves to yesterday, so counters survive beat or the workers being down for days.
     """
-    days = sorted(days or default_rollup_days())
+    default_run = days is None and organization_ids is None
+    today = (now or timezone.now()).astimezone(datetime.UTC).date()
+    if days is None:
+        mark = last_complete_day()
+        # No mark yet: no run has been seen to complete, so look back as far as counters live.
+        mark = mark if mark is not None else today - datetime.timedelta(days=LOOKBACK_DAYS + 1)
+        days = default_rollup_days(now, last_complete=mark)
+    days = sorted(days)
     result = RollupResult(days=[d.isoformat() for d in days])
     namespaces = Namespace.objects.order_by("id").values_list("id", "organization_id")
     if organization_ids is not None:
         namespaces = namespaces.filter(organization_id__in=organization_ids)
     drained = []
-    for namespace_id, organization_id in namespaces.iterator(chunk_size=2000):
-        result.namespaces += 1
-        for day in days:
-            moved = metering.begin_drain(organization_id, namespace_id, day)
-            if moved is not None:
-                drained.append(Drained(organization_id, namespace_id, day, moved[0], moved[1]))
-        if len(drained) >= chunk_size:
-            _apply_and_finish(drained, result)
-            drained = []
+    for group in _chunks(namespaces.iterator(chunk_size=2000), PENDING_SCAN_CHUNK):
+        stranded = metering.pending_days_many([(org_id, ns_id) for ns_id, org_id in group])
+        for namespace_id, organization_id in group:
+            result.namespaces += 1
+            extra = [day for day in stranded[(organization_id, namespace_id)] if day not in days]
+            result.stranded_days.update(extra)
+            for day in [*days, *extra]:
+                moved = metering.begin_drain(organization_id, namespace_id, day)
+                if moved is not None:
+                    drained.append(Drained(organization_id, namespace_id, day, moved[0], moved[1]))
+            if len(drained) >= chunk_size:
+                _apply_and_finish(drained, result)
+                drained = []
     _apply_and_finish(drained, result)
+    if default_run:
+        _mark_complete(today - datetime.timedelta(days=1))
     logger.info(
-        "usage rollup days=%s namespaces=%d batches_applied=%d batches_already_applied=%d requests=%d per_day=%s",
+        "usage rollup days=%s stranded_days=%s namespaces=%d batches_applied=%d batches_already_applied=%d"
+        " requests=%d per_day=%s",
         ",".join(result.days),
+        ",".join(sorted(day.isoformat() for day in result.stranded_days)),
         result.namespaces,
         result.applied,
         result.already_applied,
@@ -200,10 +243,41 @@ def rollup_usage(days=None, organization_ids=None, chunk_size=ROLLUP_CHUNK):
     return result
 
 
+def _chunks(iterable, size):
+    chunk = []
+    for item in iterable:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def prune_applied_batches(now=None, keep_days=APPLIED_BATCH_RETENTION_DAYS):
+    """Forget old AppliedUsageBatch records, but never one whose pending batch still exists.
+
+    A batch applied by a run that died before finish_drain stays pending in Redis (no TTL); its
+    record is what stops it being applied again. Such batches are finished here first, and any
+    record whose pending batch is still there is kept.
+    """
     cutoff = (now or timezone.now()).date() - datetime.timedelta(days=keep_days)
-    deleted, _ = AppliedUsageBatch.objects.filter(day__lt=cutoff).delete()
-    logger.info("pruned %d applied usage batch records older than %s", deleted, cutoff)
+    old = AppliedUsageBatch.objects.filter(day__lt=cutoff)
+    groups = list(old.values_list("organization_id", "namespace_id", "day").distinct())
+    pending = {batch: item for item, batch in metering.pending_batches(groups).items() if batch}
+    stranded = set(old.filter(batch_id__in=list(pending)).values_list("batch_id", flat=True))
+    for batch_id in stranded:
+        metering.finish_drain(*pending[batch_id], batch_id)  # applied already: only the counters go
+    still = metering.pending_batches([pending[batch_id] for batch_id in stranded])
+    keep = [batch for batch in still.values() if batch]
+    deleted, _ = old.exclude(batch_id__in=keep).delete()
+    logger.info(
+        "pruned %d applied usage batch records older than %s (finished %d stranded batches, kept %d)",
+        deleted,
+        cutoff,
+        len(stranded) - len(keep),
+        len(keep),
+    )
     return deleted
 
 

@@ -181,16 +181,16 @@ def test_usage_days_selector_is_sorted_and_scoped(organization, cdn, other_organ
 def test_reader_racing_a_rollup_counts_every_request_once(organization, cdn, monkeypatch):
     """A rollup that applies and finishes a batch between the reader's database and Redis reads is detected."""
     metering.add_counts(organization.id, cdn.id, DAY, requests=8, hits=8)
-    real = metering.live_and_pending_many
+    real = metering.live_and_pending_days
     calls = []
 
-    def rollup_in_between(pairs, day=None):
+    def rollup_in_between(pairs, days):
         if not calls:
             services.rollup_usage([DAY])  # rows were already read: without the re-read these 8 would vanish
-        calls.append(day)
-        return real(pairs, day)
+        calls.append(days)
+        return real(pairs, days)
 
-    monkeypatch.setattr(metering, "live_and_pending_many", rollup_in_between)
+    monkeypatch.setattr(metering, "live_and_pending_days", rollup_in_between)
     view = selectors.usage(organization, DAY, DAY, today=DAY)
     assert view.totals()["requests"] == 8
     assert view.consistent and len(calls) == 2
