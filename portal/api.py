@@ -50,9 +50,7 @@ class UsageKeyAuthentication(auth.ApiKeyAuthentication):
         return auth.ApiKeyUser(context), context
 
 
-# Usage cannot predate the epoch; the bounds keep date arithmetic (ranges, defaults) inside the calendar.
-EARLIEST_DATE = datetime.date(1970, 1, 1)
-LATEST_DATE = datetime.date(9000, 12, 31)
+EARLIEST_DATE, LATEST_DATE = figures.EARLIEST_DATE, figures.LATEST_DATE  # the portal's range form uses the same
 
 
 def _date_param(request, name, default):

@@ -11,6 +11,10 @@ COST_QUANTUM = Decimal("0.000001")
 DAYS_PER_MONTH = Decimal("30.4375")  # 365.25 / 12
 DAYS_PER_YEAR = Decimal("365.25")
 
+# Usage cannot predate the epoch; the far bound keeps date arithmetic (ranges, +1 day) inside the calendar.
+EARLIEST_DATE = datetime.date(1970, 1, 1)
+LATEST_DATE = datetime.date(9000, 12, 31)
+
 SUM_FIELDS = (
     "requests",
     "hits",
@@ -89,10 +93,9 @@ def projections(cost_usd, days):
 
 
 def date_range(start, end):
-    day = start
-    while day <= end:
-        yield day
-        day += datetime.timedelta(days=1)
+    """start..end inclusive; counts offsets so that end == date.max does not step past the calendar."""
+    for offset in range((end - start).days + 1):
+        yield start + datetime.timedelta(days=offset)
 
 
 def human_bytes(value):

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from portal import figures
 from tenants import nodes
 from tenants.models import Membership, Namespace, Sector
 
@@ -67,3 +68,16 @@ class RangeForm(forms.Form):
     days = forms.TypedChoiceField(choices=[(d, f"{d} days") for d in PRESETS], coerce=int, required=False)
     start = forms.DateField(required=False, label="From")
     end = forms.DateField(required=False, label="To")
+
+    def _in_calendar(self, name):
+        # The same bounds as /api/usage: dates near the calendar's end overflow the range arithmetic.
+        day = self.cleaned_data.get(name)
+        if day is not None and not figures.EARLIEST_DATE <= day <= figures.LATEST_DATE:
+            raise forms.ValidationError(f"Choose a date between {figures.EARLIEST_DATE} and {figures.LATEST_DATE}.")
+        return day
+
+    def clean_start(self):
+        return self._in_calendar("start")
+
+    def clean_end(self):
+        return self._in_calendar("end")
