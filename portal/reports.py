@@ -5,12 +5,15 @@ import datetime
 import logging
 from dataclasses import dataclass
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 
 from cache_api import metering
 from portal import figures, selectors
+from portal.models import WeeklyReportSent
 from tenants.models import Membership, Namespace, Organization
 
 logger = logging.getLogger(__name__)
@@ -156,15 +159,39 @@ def send_weekly_report(report, portal_url=None):
     return len(recipients)
 
 
+def send_report_once(organization, week_start, today=None):
+    """Build and email the week's report unless it was already sent; True if it went to someone.
+
+    The WeeklyReportSent row is inserted in the transaction that sends: a failed send leaves no
+    row (the next delivery retries), and a concurrent delivery waits on the unique row, then skips.
+    """
+    try:
+        with transaction.atomic():
+            record = WeeklyReportSent.objects.create(organization=organization, week=week_start)
+            record.recipients = send_weekly_report(build_weekly_report(organization, week_start, today=today))
+            record.save(update_fields=["recipients"])
+    except IntegrityError:
+        return False
+    return record.recipients > 0
+
+
 def send_all_weekly_reports(today=None):
+    """Send last week's report to every active organization that has not had it yet (safe to redeliver)."""
     today = today or metering.utc_today()
     week_start = last_full_week(today)
-    sent = 0
+    done = set(WeeklyReportSent.objects.filter(week=week_start).values_list("organization_id", flat=True))
+    sent = skipped = 0
     for organization in Organization.objects.filter(is_active=True).select_related("plan").iterator():
+        if organization.id in done:
+            skipped += 1
+            continue
         try:
-            report = build_weekly_report(organization, week_start, today=today)
-            if send_weekly_report(report):
+            if send_report_once(organization, week_start, today=today):
                 sent += 1
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: stop; a redelivery skips the reports already sent
         except Exception:  # one organization's failure must not stop the others' reports
             logger.exception("weekly report failed for organization %s", organization.slug)
+    if skipped:
+        logger.info("weekly reports for %s: %d organizations already had theirs", week_start, skipped)
     return sent

@@ -2,11 +2,13 @@ import datetime
 import re
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core import mail
 from django.core.management import CommandError, call_command
 
 from cache_api import metering
 from portal import pricing, reports, tasks
+from portal.models import WeeklyReportSent
 from tenants.models import Membership
 from tests.factories import MembershipFactory, NamespaceFactory
 from tests.portal.factories import UsageDailyFactory
@@ -111,3 +113,29 @@ def test_next_steps_fit_the_usage(organization):
     )
     assert any("charges no egress" in step for step in no_egress)
     assert not any("dedup file store" in step for step in no_egress)
+
+
+def test_a_redelivered_monday_task_sends_nobody_a_second_report(organization, owner, other_organization, week):
+    assert tasks.send_weekly_reports.apply().get() == 2
+    assert tasks.send_weekly_reports.apply().get() == 0  # acks_late: the same message delivered again
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([owner.email, "rival@example.com"])
+    assert WeeklyReportSent.objects.filter(week=week).count() == 2
+
+
+def test_a_failed_send_is_retried_by_the_next_delivery(organization, owner, week, monkeypatch):
+    real_send = reports.send_weekly_report
+    monkeypatch.setattr(reports, "send_weekly_report", lambda report: 1 / 0)
+    assert reports.send_all_weekly_reports() == 0
+    assert not WeeklyReportSent.objects.exists()
+    monkeypatch.setattr(reports, "send_weekly_report", real_send)
+    assert reports.send_all_weekly_reports() == 1 and len(mail.outbox) == 1
+
+
+def test_soft_time_limit_stops_the_task_instead_of_being_swallowed(organization, owner, week, monkeypatch):
+    def out_of_time(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(reports, "build_weekly_report", out_of_time)
+    with pytest.raises(SoftTimeLimitExceeded):
+        reports.send_all_weekly_reports()
+    assert not mail.outbox and not WeeklyReportSent.objects.exists()
