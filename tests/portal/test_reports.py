@@ -7,7 +7,7 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 
 from cache_api import metering
-from portal import pricing, reports, tasks
+from portal import figures, pricing, reports, tasks
 from portal.models import WeeklyReportSent
 from tenants.models import Membership
 from tests.factories import MembershipFactory, NamespaceFactory
@@ -139,3 +139,50 @@ def test_soft_time_limit_stops_the_task_instead_of_being_swallowed(organization,
     with pytest.raises(SoftTimeLimitExceeded):
         reports.send_all_weekly_reports()
     assert not mail.outbox and not WeeklyReportSent.objects.exists()
+
+
+def test_report_and_dashboard_agree_on_every_figure_including_counts_not_yet_rolled_up(
+    client, owner, organization, week
+):
+    cdn = organization.namespaces.get(name="cdn")
+    storage = organization.namespaces.get(name="storage")
+    # Counted but never rolled up: both must include these, once.
+    metering.add_counts(
+        organization.id,
+        cdn.id,
+        week + datetime.timedelta(days=1),
+        requests=30,
+        hits=20,
+        misses=10,
+        bytes_served=7_000_000,
+    )
+    metering.add_counts(
+        organization.id, storage.id, week + datetime.timedelta(days=6), requests=5, sets=5, upload_bytes_saved=3_000_000
+    )
+    report = reports.build_weekly_report(organization, week)
+    rolled = (900 + 50) * 1000 + 9_000_000  # the fixture's rows: bytes served plus bytes not uploaded
+    assert report.totals["requests"] == 1160 + 35
+    assert report.totals["bandwidth_saved_bytes"] == rolled + 7_000_000 + 3_000_000
+    assert report.projections == figures.projections(report.totals["cost_saved_usd"], 7)
+
+    client.force_login(owner)
+    response = client.get(f"/portal/dashboard/?start={week}&end={week + datetime.timedelta(days=6)}")
+    assert response.context["totals"] == report.totals
+    assert response.context["summary"]["projections"] == report.projections
+    dashboard = response.content.decode()
+    page = client.get(f"/portal/reports/weekly/?week={week}").content.decode()
+
+    def shown(html, testid):
+        return re.search(rf'data-testid="{testid}">([^<]*)<', html).group(1).strip()
+
+    pairs = [
+        ("total-requests", "report-requests"),
+        ("bandwidth-saved", "report-bandwidth"),
+        ("cost-saved", "report-cost"),
+        ("projection-monthly", "report-monthly"),
+        ("projection-annual", "report-annual"),
+    ]
+    for on_dashboard, on_report in pairs:
+        assert shown(dashboard, on_dashboard) == shown(page, on_report), on_dashboard
+    assert shown(dashboard, "total-requests") == "1,195"
+    assert shown(dashboard, "bandwidth-saved") == figures.human_bytes(rolled + 10_000_000)

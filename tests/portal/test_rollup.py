@@ -2,6 +2,7 @@
 
 import datetime
 import threading
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
@@ -9,6 +10,7 @@ from django.core.management import call_command
 from cache_api import metering
 from portal import figures, pricing, selectors, services
 from portal.models import AppliedUsageBatch, UsageDaily
+from tests.factories import ApiKeyFactory
 
 DAY = datetime.date(2026, 11, 24)
 
@@ -243,3 +245,35 @@ def test_exact_under_concurrent_writes_and_concurrent_rollups(organization, cdn,
     total = sum(stored(ns, DAY)["requests"] for ns in namespaces)
     assert total == expected
     assert AppliedUsageBatch.objects.filter(day=DAY).count() >= 2
+
+
+def test_requests_a_fifth_of_a_second_apart_across_utc_midnight_land_on_their_own_days(
+    api_client, organization, cdn, monkeypatch
+):
+    """Counted through the real cache API at 23:59:59.9 and 00:00:00.1 UTC (the metering clock injected)."""
+    key = ApiKeyFactory(organization=organization)
+    midnight = datetime.datetime(2026, 11, 24, tzinfo=datetime.UTC)
+    clock = [midnight.timestamp() - 0.1]
+    monkeypatch.setattr(metering, "time", SimpleNamespace(time=lambda: clock[0]))
+
+    def call(op, body):
+        response = api_client.post(
+            f"/api/cache/{op}", body, format="json", HTTP_X_API_KEY=key.plaintext, HTTP_X_NAMESPACE="cdn"
+        )
+        assert response.status_code == 200, response.content
+
+    call("set", {"key": "k", "value": "v"})  # 23:59:59.9 on the 23rd
+    clock[0] = midnight.timestamp() + 0.1
+    call("get", {"key": "k"})  # 00:00:00.1 on the 24th: a hit
+    before, after = datetime.date(2026, 11, 23), datetime.date(2026, 11, 24)
+
+    def per_day():
+        rows = selectors.usage(organization, before, after, today=after).per_day()
+        return {row["date"]: (row["requests"], row["sets"], row["hits"]) for row in rows}
+
+    assert per_day() == {before: (1, 1, 0), after: (1, 0, 1)}  # live counters, before any rollup
+    services.rollup_usage(now=midnight + datetime.timedelta(seconds=30))
+    assert stored(cdn, before) == counts(requests=1, sets=1, bytes_written=stored(cdn, before)["bytes_written"])
+    assert (stored(cdn, after)["requests"], stored(cdn, after)["hits"], stored(cdn, after)["sets"]) == (1, 1, 0)
+    assert metering.live_counts(organization.id, cdn.id, before) == counts()
+    assert per_day() == {before: (1, 1, 0), after: (1, 0, 1)}  # now from the rows
