@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="portal.rollup_usage", acks_late=True, soft_time_limit=240, time_limit=270, ignore_result=True)
 def rollup_usage(days=None):
-    """Fold live counters into UsageDaily; `days` are ISO dates (default yesterday and today, UTC)."""
+    """Fold live counters into UsageDaily; `days` are ISO dates (default: every UTC day since the last complete run)."""
     parsed = [datetime.date.fromisoformat(day) for day in days] if days else None
     result = services.rollup_usage(parsed)
     return {"days": result.days, "applied": result.applied, "requests": result.requests}

@@ -6,7 +6,10 @@ from portal import services
 
 
 class Command(BaseCommand):
-    help = "Fold the live usage counters into UsageDaily (default: yesterday and today, UTC). Safe to re-run."
+    help = (
+        "Fold the live usage counters into UsageDaily (default: every UTC day since the last complete run, at least"
+        " yesterday and today). Safe to re-run."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--date", action="append", help="UTC day YYYY-MM-DD to roll up (repeatable).")
