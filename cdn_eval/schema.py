@@ -48,7 +48,8 @@ RESULT = OpenApiResponse(
     OpenApiTypes.OBJECT,
     description="The evaluation result JSON (requests, objects, "
     "working_set_bytes, one_hit_objects, curve, at_sizes, recommended, tiers, "
-    "eviction_priorities, savings, sampling) plus evaluation {id, status, url}.",
+    "eviction_priorities, savings (with price_source), sampling, policy_notes, bounds) plus evaluation "
+    "{id, status, url}.",
 )
 JOB = OpenApiResponse(
     OpenApiTypes.OBJECT,

@@ -22,9 +22,37 @@ def upload_dir():
     return path
 
 
-def engine_options(raw):
-    """Validated engine options (raises engine.EngineError naming the option)."""
-    return engine.Options.from_dict(raw, default_egress_price=settings.CDN_EVAL_EGRESS_PRICE_PER_GB)
+def egress_price(organization_id, namespace_id):
+    """(usd per GB, source) the namespace's savings are priced at when the request names no price.
+
+    The same selector as every other dollar figure of the product (portal.pricing over dedup's table):
+    a namespace with an origin uses its origin's price (the organization's own, else the list price);
+    an origin charging no egress saves no dollars (0). Without an origin, the CDN_EVAL_EGRESS_PRICE_PER_GB
+    setting is the default."""
+    from portal.pricing import namespace_prices
+
+    price = namespace_prices(organization_id, [namespace_id])[namespace_id]
+    if price.is_default:
+        value = float(settings.CDN_EVAL_EGRESS_PRICE_PER_GB)
+        if value == float(price.usd_per_gb):
+            return value, price.source
+        return value, "default: CDN_EVAL_EGRESS_PRICE_PER_GB setting"
+    if not price.charges_egress:
+        return 0.0, f"{price.source} (no egress charge)"
+    return float(price.usd_per_gb), price.source
+
+
+def engine_options(raw, organization_id=None, namespace_id=None):
+    """Validated engine options (raises engine.EngineError naming the option); without an egress price
+    option, the namespace's egress price."""
+    if namespace_id is None or (isinstance(raw, dict) and raw.get("egress_price_per_gb") is not None):
+        return engine.Options.from_dict(
+            raw,
+            default_egress_price=settings.CDN_EVAL_EGRESS_PRICE_PER_GB,
+            default_price_source="default: CDN_EVAL_EGRESS_PRICE_PER_GB setting",
+        )
+    price, source = egress_price(organization_id, namespace_id)
+    return engine.Options.from_dict(raw, default_egress_price=price, default_price_source=source)
 
 
 def parse_inline(records, skip_invalid=False):
@@ -109,7 +137,7 @@ def run_evaluation(evaluation_id):
     raw_options = dict(evaluation.options)
     skip_invalid = bool(raw_options.pop("skip_invalid", False))
     try:
-        options = engine_options(raw_options)
+        options = engine_options(raw_options, evaluation.organization_id, evaluation.namespace_id)
         with open(evaluation.input_path, "rb") as handle:
             data = handle.read()
         columns = engine.parse_bytes(

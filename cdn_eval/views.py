@@ -156,12 +156,14 @@ class EvaluateView(_Base):
                 )
             records = doc["accessHistory"]
             raw_options = doc.get("options") or {}
-            skip_invalid = bool(doc.get("skipInvalid", False))
+            skip_invalid = doc.get("skipInvalid", False)
+            if not isinstance(skip_invalid, bool):  # "false" must not mean true
+                raise ApiError("invalid_field", "skipInvalid must be true or false.", field="skipInvalid")
         else:
             raise ApiError("invalid_json", "The body must be a JSON object with accessHistory.", field="body")
         if not isinstance(raw_options, dict):
             raise ApiError("invalid_option", "options must be a JSON object.", field="options")
-        options = services.engine_options(raw_options)
+        options = services.engine_options(raw_options, context.organization_id, context.namespace.id)
         columns = services.parse_inline(records, skip_invalid=skip_invalid)
         if len(columns) > settings.CDN_EVAL_SYNC_MAX_RECORDS:
             path, size = services.spool([body])

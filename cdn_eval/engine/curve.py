@@ -52,17 +52,31 @@ def stack_profile(trace: Trace, dist=None):
     ), dist
 
 
-def curve_grid(sizes, points=120, below_largest=12):
+MIN_POINTS = 100
+
+
+def curve_grid(sizes, points=120, below_largest=12, min_points=MIN_POINTS):
     """Log-spaced cache sizes (sizes: the requested objects' sizes) from well below the smallest object
     to the working set. Most points sit at or above the largest object, where the one-pass answer is
-    exact; `below_largest` points cover the range under it, each costing one direct LRU run."""
+    exact; `below_largest` points cover the range under it, each costing one direct LRU run.
+
+    Whole bytes only, so a small working set has few sizes to offer: the grid has at least `min_points`
+    points whenever the working set is at least `min_points` bytes (rounding merges log-spaced points,
+    so evenly spaced sizes from 1 byte fill it up), else every size from 1 byte to the working set."""
     working_set = int(sizes.sum())
+    if working_set <= min_points:
+        return np.arange(1, max(working_set, 1) + 1, dtype=np.int64)
     low = max(1, int(sizes.min()) // 2, working_set // 100_000)
     high = max(working_set, low + 1)
     pivot = min(max(int(sizes.max()), low), high)
     below = np.geomspace(low, pivot, below_largest + 1)[:-1] if pivot > low else np.array([])
     above = np.geomspace(pivot, high, points - below.size)
-    return np.unique(np.concatenate([below, above]).round().astype(np.int64))
+    grid = np.unique(np.concatenate([below, above]).round().astype(np.int64))
+    if grid.size < min_points:
+        # steps of at least one byte between 1 and the working set: min_points distinct sizes
+        fill = np.linspace(1, working_set, min_points).round().astype(np.int64)
+        grid = np.union1d(grid, fill)
+    return grid
 
 
 def lru_counts(trace: Trace, profile: StackProfile, sizes, workers=2):

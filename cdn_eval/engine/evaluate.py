@@ -91,9 +91,12 @@ class Options:
     recommend_size: int | None = None  # pin the size (the CLI's --cache-size)
     sample_above_requests: int = 10_000_000
     price_from_default: bool = True
+    price_source: str = ""
 
     @classmethod
-    def from_dict(cls, raw, default_egress_price=None):
+    def from_dict(cls, raw, default_egress_price=None, default_price_source=None):
+        """default_egress_price: the price used when the option is absent (the namespace's, or a setting);
+        default_price_source says where it came from, for the report."""
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -143,9 +146,14 @@ class Options:
         opts.storage_price_per_gb_month = _number(raw, "storage_price_per_gb_month", None, low=0.0)
         opts.price_from_default = opts.egress_price_per_gb is None
         if opts.price_from_default:
-            opts.egress_price_per_gb = (
-                DEFAULT_EGRESS_PRICE_PER_GB if default_egress_price is None else float(default_egress_price)
-            )
+            if default_egress_price is None:
+                opts.egress_price_per_gb = DEFAULT_EGRESS_PRICE_PER_GB
+                opts.price_source = default_price_source or "default: AWS S3 internet egress list price"
+            else:
+                opts.egress_price_per_gb = float(default_egress_price)
+                opts.price_source = default_price_source or "default egress price"
+        else:
+            opts.price_source = "options.egress_price_per_gb"
         opts.sample_rate = _number(raw, "sample_rate", None, low=0.0, high=1.0, open_low=True)
         max_paths = raw.get("max_paths", opts.max_paths)
         if isinstance(max_paths, bool) or not isinstance(max_paths, int) or not 0 <= max_paths <= 1000:
@@ -308,7 +316,9 @@ def evaluate(trace: Trace, options: Options | None = None, progress=None, skippe
         size = options.recommend_size
         size_basis = "pinned"
         size_reason = f"Size {human_bytes(size)} was given."
-    elif options.storage_price_per_gb_month is not None and not options.price_from_default:
+    elif options.storage_price_per_gb_month is not None:
+        # the egress side is the option, else the namespace's (or default) price: a storage price alone
+        # is enough to weigh one more GB
         saving = bhr_curve * bytes_per_day_total / GB * options.egress_price_per_gb
         cost = grid / GB * options.storage_price_per_gb_month / 30.0
         net = saving - cost
@@ -317,8 +327,8 @@ def evaluate(trace: Trace, options: Options | None = None, progress=None, skippe
         size = int(grid[k])
         size_basis = "price"
         size_reason = (
-            f"Beyond {human_bytes(size)} one more GB saves less egress (${options.egress_price_per_gb}/GB) "
-            f"than it costs to store (${options.storage_price_per_gb_month}/GB-month)."
+            f"Beyond {human_bytes(size)} one more GB saves less egress (${options.egress_price_per_gb}/GB, "
+            f"{options.price_source}) than it costs to store (${options.storage_price_per_gb_month}/GB-month)."
         )
     else:
         target = options.target_share * best_bhr
@@ -340,20 +350,33 @@ def evaluate(trace: Trace, options: Options | None = None, progress=None, skippe
         size = budget
         size_reason += f" Capped by the disk budget of {human_bytes(budget)}."
     size = max(1, int(size))
-    knee = _knee(grid, bhr_curve)
+    knee_at = _knee(grid, bhr_curve)
+    knee = None
+    if knee_at is not None:
+        knee = {
+            "cache_bytes": int(grid[knee_at]),
+            "hit_ratio": _round(hr_curve[knee_at]),
+            "byte_hit_ratio": _round(bhr_curve[knee_at]),
+            "bytes_saved_per_day": _round(bhr_curve[knee_at] * bytes_per_day_total),
+            "note": "information only: the point of the LRU curve farthest above its chord in log-size space",
+        }
 
     # --- at_sizes + recommended size + robustness, in one batch of simulations -----------------
     at_sizes = options.cache_sizes or _default_sizes(present_sizes)
     names = [p for p in options.policies]
     choosable = [p for p in names if p in pol.POLICIES]
-    cut = int(n_req * 0.7)
-    holdout = cut >= 10 and n_req - cut >= 10 and not sampled
+    # the 70/30 check runs on the trace the policies run on (the sample, when sampled)
+    cut = int(sim_trace.n_req * 0.7)
+    holdout = cut >= 10 and sim_trace.n_req - cut >= 10
+    split = cut if holdout else None
     # every size at or above the working set keeps every object: all policies hit every re-request
     sim_working_set = int(sim_trace.osize[np.bincount(sim_trace.obj, minlength=sim_trace.n_obj) > 0].sum())
     jobs = []
     queued = set()
 
-    def queue(label, s, p, split=None):
+    def queue(label, s, p):
+        # Every run carries the split: it leaves the totals unchanged and also counts the last 30%, so a
+        # (size, policy) run queued first for at_sizes serves the 70/30 check as well.
         if (label, s, p) in queued:
             return
         queued.add((label, s, p))
@@ -368,7 +391,7 @@ def evaluate(trace: Trace, options: Options | None = None, progress=None, skippe
     for label, s in check_sizes.items():
         for p in choosable:
             if label == "at" and holdout:
-                queue(label, s, p, split=cut)  # one run: first 70% and last 30% counted apart
+                queue(label, s, p)  # the 70/30 check needs a run even where the curve gives the totals
             elif (p == "lru" and profile is not None) or sim_size(s) >= sim_working_set:
                 continue
             else:
@@ -421,8 +444,8 @@ def evaluate(trace: Trace, options: Options | None = None, progress=None, skippe
             "holds": table[chosen].byte_hit_ratio >= best - HALF_POINT,
         }
     if holdout:
-        first_bytes = int(req_size[:cut].sum())
-        last_bytes = int(req_size[cut:].sum())
+        first_bytes = int(sim_trace.req_size[:cut].sum())
+        last_bytes = int(sim_trace.req_size[cut:].sum())
         train_table = {}
         test_table = {}
         for p in choosable:
@@ -436,9 +459,16 @@ def evaluate(trace: Trace, options: Options | None = None, progress=None, skippe
             "trained_choice": trained,
             "best_on_last_30pct": test_best,
             "holds": trained == chosen and test_table[chosen].byte_hit_ratio >= best - HALF_POINT,
+            "first_70pct_byte_hit_ratio": {p: train_table[p].byte_hit_ratio for p in choosable},
+            "last_30pct_byte_hit_ratio": {p: test_table[p].byte_hit_ratio for p in choosable},
+            "on_sample": sampled,
         }
+        if sampled:
+            robustness["holdout"]["note"] = (
+                f"run on the SHARDS sample ({sim_trace.n_req} requests) with cache sizes scaled by the rate"
+            )
     else:
-        robustness["holdout"] = {"holds": None, "skipped": "sampled log" if sampled else "log too short"}
+        robustness["holdout"] = {"holds": None, "skipped": "log too short"}
     margin = at_table[chosen].byte_hit_ratio - at_table["lru"].byte_hit_ratio if "lru" in at_table else 0.0
     holds = [k for k, v in robustness.items() if v["holds"]]
     fails = [k for k, v in robustness.items() if v["holds"] is False]
@@ -458,7 +488,8 @@ def evaluate(trace: Trace, options: Options | None = None, progress=None, skippe
         reason=f"{size_reason} {policy_reason}",
         bytes_saved_per_day=_round(at_table[chosen].byte_hit_ratio * bytes_per_day_total),
         margin_over_lru=_round(margin),
-        knee_bytes=knee,
+        knee_bytes=knee["cache_bytes"] if knee else None,
+        knee=knee,
         robustness=robustness,
         size_basis=size_basis,
     )
@@ -475,6 +506,7 @@ def evaluate(trace: Trace, options: Options | None = None, progress=None, skippe
         bytes_per_day=_round(bytes_per_day),
         usd_per_month=round(bytes_per_day * 30 / GB * price, 2),
         price_per_gb=price,
+        price_source=options.price_source,
         usd_per_day=round(bytes_per_day / GB * price, 2),
         bytes_per_month=_round(bytes_per_day * 30),
         trace_days=_round(trace_days),
@@ -497,6 +529,8 @@ def evaluate(trace: Trace, options: Options | None = None, progress=None, skippe
         skipped_records=skipped_records,
         notes=notes,
         tier_thresholds=thresholds,
+        policy_notes={p: pol.DESCRIPTIONS[p] for p in names},
+        bounds=[p for p in names if p in pol.BOUNDS],
     )
 
 
@@ -508,13 +542,13 @@ def _default_sizes(sizes):
 
 
 def _knee(grid, bhr):
-    """Information only: the point farthest above the chord of the curve in log-size space."""
+    """Information only: the index of the point farthest above the chord of the curve in log-size space."""
     if len(grid) < 3 or bhr[-1] <= bhr[0]:
         return None
     x = np.log(grid.astype(np.float64))
     x = (x - x[0]) / (x[-1] - x[0])
     y = (bhr - bhr[0]) / (bhr[-1] - bhr[0])
-    return int(grid[int(np.argmax(y - x))])
+    return int(np.argmax(y - x))
 
 
 def _object_stats(trace, counts, dist):

@@ -143,23 +143,46 @@ def parse_bytes(data, skip_invalid=False, max_bytes=1 << 32):
             raise EngineError("invalid_json", f"The log is not valid JSON: {exc}.", field="body") from exc
         return parse_records(records, skip_invalid=skip_invalid)
     if head == b"{":
-        stripped = data.strip()
-        if stripped.startswith(b'{"accessHistory"') or b"\n" not in stripped:
-            try:
-                doc = orjson.loads(stripped)
-            except orjson.JSONDecodeError:
-                doc = None
-            if isinstance(doc, dict) and "accessHistory" in doc:
-                records = doc["accessHistory"]
-                if not isinstance(records, list):
-                    raise EngineError(
-                        "invalid_field", "accessHistory must be a list of records.", field="accessHistory"
-                    )
-                return parse_records(records, skip_invalid=skip_invalid)
+        doc = _json_document(data)
+        if doc is not None:
+            records = doc["accessHistory"]
+            if not isinstance(records, list):
+                raise EngineError("invalid_field", "accessHistory must be a list of records.", field="accessHistory")
+            return parse_records(records, skip_invalid=skip_invalid)
         return _nonempty(_merge(parse_ndjson(piece, skip_invalid, first_line) for piece, first_line in _chunks(data)))
     if not head:
         raise EngineError("empty_log", "The access log is empty: send at least one record.")
     return parse_csv(data, skip_invalid=skip_invalid)
+
+
+def _json_document(data):
+    """The body as one {"accessHistory": [...], ...} document, or None when it is NDJSON.
+
+    Both start with `{`. NDJSON's first line is a whole record; a JSON document's first line is a whole
+    value only when the document is on one line (then it must hold accessHistory), otherwise the first
+    line is an unfinished object (pretty-printed, or with options or other keys first)."""
+    stripped = data.strip()
+    newline = stripped.find(b"\n")
+    first = stripped if newline < 0 else stripped[:newline]
+    try:
+        first_value = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        first_value = None
+    if isinstance(first_value, dict):
+        return first_value if newline < 0 and "accessHistory" in first_value else None
+    if newline < 0:
+        return None  # one line, not valid JSON: the NDJSON pass names the bad line
+    try:
+        doc = orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        return None  # neither a document nor clean NDJSON: the NDJSON pass names the first bad line
+    if not isinstance(doc, dict):
+        return None
+    if "accessHistory" not in doc:
+        raise EngineError(
+            "missing_field", "accessHistory is required: a list of {timestamp, path, size}.", field="accessHistory"
+        )
+    return doc
 
 
 def parse_ndjson(data, skip_invalid=False, first_line=1):

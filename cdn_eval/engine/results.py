@@ -34,6 +34,7 @@ class Recommendation:
     bytes_saved_per_day: float = 0.0
     margin_over_lru: float = 0.0
     knee_bytes: int | None = None
+    knee: dict | None = None  # {cache_bytes, hit_ratio, byte_hit_ratio, bytes_saved_per_day, note}
     robustness: dict = field(default_factory=dict)
     size_basis: str = ""
 
@@ -62,6 +63,7 @@ class Savings:
     usd_per_day: float = 0.0
     bytes_per_month: float = 0.0
     trace_days: float = 0.0
+    price_source: str = ""  # the option, the namespace's origin price, or the default
 
 
 @dataclass
@@ -80,6 +82,8 @@ class Evaluation:
     skipped_records: int = 0
     notes: list = field(default_factory=list)
     tier_thresholds: dict = field(default_factory=dict)
+    policy_notes: dict = field(default_factory=dict)  # policy -> what it is; Belady's says it is a bound
+    bounds: list = field(default_factory=list)  # policies that are bounds (need the future), never recommended
 
     def to_dict(self):
         # through orjson so numpy scalars become plain JSON numbers

@@ -219,3 +219,94 @@ def test_deleting_the_namespace_removes_its_evaluations_and_spooled_logs(tenant)
     tenant_services.delete_namespace(tenant.namespace)
     assert not Evaluation.objects.exists()
     assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda body: orjson.dumps(body, option=orjson.OPT_INDENT_2),  # pretty-printed
+        lambda body: (
+            orjson.dumps({"options": body["options"], "accessHistory": body["accessHistory"]})
+            .replace(b'"accessHistory":[', b'"accessHistory":[\n')
+            .replace(b"},{", b"},\n{")
+        ),  # options first, one record per line
+        lambda body: b"\n  " + orjson.dumps(body).replace(b"},{", b"},\n{"),  # leading blank line
+    ],
+    ids=["pretty", "options-first", "leading-whitespace"],
+)
+def test_large_inline_json_in_any_layout_runs_as_a_job(
+    api_client, tenant, settings, django_capture_on_commit_callbacks, encode
+):
+    settings.CDN_EVAL_SYNC_MAX_RECORDS = 100  # SMALL's 400 records go to the worker as the raw body
+    body = encode({"accessHistory": SMALL, "options": OPTIONS})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(EVALUATE, data=body, content_type="application/json", **tenant.headers())
+    assert response.status_code == 202, response.content
+    job = api_client.get(response.json()["url"], **tenant.headers()).json()
+    assert job["status"] == "done", job["error"]
+    assert job["result"]["requests"] == 400
+    assert set(job["result"]["at_sizes"][0]["policies"]) == {"lru", "fifo", "sieve"}
+
+
+@pytest.mark.parametrize("value", ["false", 0, "true", None, [True]])
+def test_skip_invalid_must_be_a_json_boolean(api_client, tenant, value):
+    response = post_json(api_client, tenant, {"accessHistory": SMALL[:20], "skipInvalid": value})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_field"
+    assert response.json()["error"]["field"] == "skipInvalid"
+
+
+def add_origin(namespace, kind):
+    from dedup import models as dedup_models
+
+    return dedup_models.Origin.objects.create(
+        namespace=namespace,
+        kind=kind,
+        endpoint_url="https://s3.example.test",
+        bucket="assets",
+        access_key_id_encrypted="sealed",
+        secret_access_key_encrypted="sealed",
+    )
+
+
+def test_savings_use_the_namespaces_egress_price(api_client, tenant, settings):
+    from decimal import Decimal
+
+    from dedup.models import Origin, OriginPrice
+
+    settings.CDN_EVAL_EGRESS_PRICE_PER_GB = 0.09
+    # no origin: the default price, and the report says so
+    default = post_json(api_client, tenant, {"accessHistory": SMALL, "options": OPTIONS}).json()["savings"]
+    assert default["price_per_gb"] == 0.09 and default["price_source"].startswith("default")
+    # an AWS origin with the organization's own price
+    add_origin(tenant.namespace, Origin.Kind.AWS_S3)
+    OriginPrice.objects.create(
+        organization=tenant.organization,
+        kind=Origin.Kind.AWS_S3,
+        egress_usd_per_gb=Decimal("0.05"),
+        storage_usd_per_gb_month=Decimal("0.02"),
+        source="negotiated 2026",
+    )
+    own = post_json(api_client, tenant, {"accessHistory": SMALL, "options": OPTIONS}).json()["savings"]
+    assert own["price_per_gb"] == 0.05 and "negotiated 2026" in own["price_source"]
+    assert own["usd_per_month"] == pytest.approx(own["bytes_per_month"] / 1e9 * 0.05, abs=0.01)
+    # an explicit option wins
+    given = post_json(
+        api_client, tenant, {"accessHistory": SMALL, "options": {**OPTIONS, "egress_price_per_gb": 0.2}}
+    ).json()["savings"]
+    assert given["price_per_gb"] == 0.2 and given["price_source"] == "options.egress_price_per_gb"
+
+
+def test_an_origin_without_egress_charges_saves_no_dollars(api_client, db, django_capture_on_commit_callbacks):
+    from dedup.models import Origin
+
+    tenant = make_tenant()
+    add_origin(tenant.namespace, Origin.Kind.LYVE)
+    sync = post_json(api_client, tenant, {"accessHistory": SMALL, "options": OPTIONS}).json()["savings"]
+    assert sync["price_per_gb"] == 0.0 and sync["usd_per_month"] == 0.0 and sync["bytes_per_day"] > 0
+    assert "no egress" in sync["price_source"]
+    # the job path prices the same way
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(EVALUATE, data=ndjson(SMALL), content_type="text/plain", **tenant.headers())
+    job = api_client.get(response.json()["url"], **tenant.headers()).json()
+    assert job["result"]["savings"]["price_per_gb"] == 0.0 and "no egress" in job["result"]["savings"]["price_source"]

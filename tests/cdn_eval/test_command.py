@@ -39,3 +39,22 @@ def test_bad_log_is_a_command_error_with_the_line(tmp_path):
         call_command("cdn_evaluate", str(log), stdout=io.StringIO(), stderr=io.StringIO())
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("cdn_evaluate", str(tmp_path / "missing.log"), stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_report_labels_belady_a_bound_and_names_the_price(tmp_path):
+    log = tmp_path / "access.ndjson"
+    log.write_bytes(ndjson(ROWS))
+    out = io.StringIO()
+    call_command("cdn_evaluate", str(log), stdout=out, stderr=io.StringIO())
+    text = out.getvalue()
+    assert "belady is a bound, never recommended" in text and "heuristic bound" in text
+    assert "CDN_EVAL_EGRESS_PRICE_PER_GB" in text
+    assert "knee of the LRU curve" in text and "byte hit ratio" in text.split("knee of the LRU curve")[1]
+
+
+@pytest.mark.parametrize("value", ["{not json", "[1, 2]"])
+def test_invalid_options_json_is_a_command_error(tmp_path, value):
+    log = tmp_path / "access.ndjson"
+    log.write_bytes(ndjson(ROWS))
+    with pytest.raises(CommandError, match="--options must be a JSON object"):
+        call_command("cdn_evaluate", str(log), "--options", value, stdout=io.StringIO(), stderr=io.StringIO())

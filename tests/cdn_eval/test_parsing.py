@@ -129,3 +129,26 @@ def test_paths_differing_only_by_a_trailing_nul_stay_apart():
     rows = [{"timestamp": 1, "path": "/a", "size": 1}, {"timestamp": 2, "path": "/a\u0000", "size": 1}]
     columns = parse_bytes(ndjson(rows))
     assert len(set(columns.path_ids.tolist())) == 2
+
+
+def test_json_documents_over_several_lines_are_not_mistaken_for_ndjson():
+
+    rows = [{"timestamp": 1_700_000_000_000 + i, "path": f"/f{i % 3}", "size": 10 + i % 3} for i in range(12)]
+    layouts = [
+        orjson.dumps({"accessHistory": rows}, option=orjson.OPT_INDENT_2),
+        orjson.dumps({"options": {"max_paths": 3}, "accessHistory": rows}).replace(b"},{", b"},\n{"),
+        b"\n\n" + orjson.dumps({"accessHistory": rows}).replace(b"[", b"[\n"),
+        b'{\n"accessHistory": ' + orjson.dumps(rows) + b"}",
+    ]
+    for data in layouts:
+        columns = parse_bytes(data)
+        assert len(columns) == 12, data[:40]
+    # NDJSON (its first line a whole record) is still NDJSON, and a bad line is still named
+    assert len(parse_bytes(b"\n".join(orjson.dumps(r) for r in rows))) == 12
+    with pytest.raises(EngineError) as info:
+        parse_bytes(b"\n".join(orjson.dumps(r) for r in rows[:3]) + b'\n{"timestamp": 1, "path": \n')
+    assert info.value.line == 4
+    # a multi-line document without accessHistory is named as such
+    with pytest.raises(EngineError) as info:
+        parse_bytes(orjson.dumps({"records": rows}, option=orjson.OPT_INDENT_2))
+    assert info.value.code == "missing_field" and info.value.field == "accessHistory"

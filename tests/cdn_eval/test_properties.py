@@ -1,4 +1,4 @@
-"""Property tests: the one-pass curve is LRU, Belady bounds LRU, LRU is monotone where it must be,
+"""Property tests: the one-pass curve is LRU, Belady bounds LRU (any sizes), LRU is monotone where it must be,
 W-TinyLFU's counts are consistent and its admission never turns away an object there is room for."""
 
 import numpy as np
@@ -33,10 +33,32 @@ def test_one_pass_curve_equals_direct_lru_at_every_size(case, extra_sizes):
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.integers(0, 15), min_size=1, max_size=120), st.integers(1, 16))
 def test_belady_is_never_below_lru_with_equal_sizes(ids, cap):
-    # With equal sizes furthest-next-use is the optimum, so this must hold; with variable sizes it is
-    # a heuristic and the evaluator labels it so.
+    # With equal sizes furthest-next-use is the optimum, so this must hold.
     trace = from_ids(ids, [1] * 16)
     assert simulate(trace, "belady", cap)[0] >= simulate(trace, "lru", cap)[0]
+
+
+@settings(max_examples=400, deadline=None)
+@given(traces, st.integers(1, 400))
+def test_belady_is_never_below_lru_with_variable_sizes(case, cap):
+    # With variable sizes furthest-next-use is not the optimum (a heuristic bound, and labelled so), and
+    # there is no proof it beats LRU; it does here, in hits and byte hits, as on every one of ~100k
+    # random small traces searched while writing this test. A counterexample found here is news: it
+    # would show the bound is not even an upper bound of LRU, and the README's claim would change.
+    ids, sizes = case
+    trace = from_ids(ids, sizes)
+    belady = simulate(trace, "belady", cap)[:2]
+    lru = simulate(trace, "lru", cap)[:2]
+    assert belady[0] >= lru[0] and belady[1] >= lru[1]
+
+
+def test_lru_is_not_monotone_below_the_largest_object():
+    # The counterexample that keeps the next test narrower: 0 (1 byte) is requested six times around one
+    # request of 1 (5 bytes). At 4 bytes, 1 never enters (larger than the cache), so 0 stays: 5 hits.
+    # At 5 bytes, 1 enters and pushes 0 out: 4 hits. A bigger cache, fewer hits.
+    trace = from_ids([0, 0, 1, 0, 0, 0, 0], [1, 5])
+    assert simulate(trace, "lru", 4)[:2] == (5, 5)
+    assert simulate(trace, "lru", 5)[:2] == (4, 4)
 
 
 @settings(max_examples=100, deadline=None)
@@ -45,12 +67,20 @@ def test_lru_hit_ratio_is_monotone_in_size(case):
     ids, sizes = case
     trace = from_ids(ids, sizes)
     profile, _ = curve.stack_profile(trace)
-    largest = int(trace.osize[np.unique(trace.obj)].max())
+    present = np.unique(trace.obj)
+    largest = int(trace.osize[present].max())
     # From the largest object up, LRU is a stack algorithm: hits and byte hits never fall with size.
-    # (Below it, an object that stops fitting also stops evicting others, so LRU may gain hits.)
     check = list(range(largest, largest + 600, 7))
     hits, byte_hits = curve.lru_counts(trace, profile, check)
     assert (np.diff(hits) >= 0).all() and (np.diff(byte_hits) >= 0).all()
+    # Below it, the rule holds between sizes that admit the same objects (no object size falls between
+    # them): LRU over those objects is again a stack algorithm. Across an object's size it may fail,
+    # because the object that starts to fit also starts to evict others (the counterexample above).
+    direct = [simulate(trace, "lru", cap)[:2] for cap in range(1, largest + 1)]
+    object_sizes = set(trace.osize[present].tolist())
+    for cap in range(1, largest):
+        if cap + 1 not in object_sizes:  # caps cap and cap + 1 admit the same objects
+            assert direct[cap][0] >= direct[cap - 1][0] and direct[cap][1] >= direct[cap - 1][1], cap
     unit = from_ids(ids, [1] * len(sizes))
     unit_hits = [simulate(unit, "lru", cap)[0] for cap in range(1, 14)]
     assert unit_hits == sorted(unit_hits)

@@ -29,6 +29,84 @@ def test_hand_worked_unit_sizes(policy, hits):
     assert simulate(HAND, policy, 3)[:2] == (hits, hits)
 
 
+def test_s3fifo_by_hand_unit_sizes():
+    # Cache 3 objects: small FIFO 1 (cap // 10, at least 1), ghost 2. S/M/G listed newest first.
+    #  0 m S=[0];  1 m S=[1,0];  0 hit (freq 1);  2 m S=[2,1,0]
+    #  3 m: small (3) is over its 1: tail 0 has freq 1 -> main M=[0] (freq reset); tail 1 (freq 0) -> ghost
+    #       G=[1]; 3 fits: S=[3,2]
+    #  1 m: small over: tail 2 -> ghost G=[2,1]; 1 was a ghost -> straight to main M=[1,0]
+    #  0 hit (main, freq 1)
+    #  2 m: small holds 1, not over: main tail 0 has freq 1 -> reinserted with 0, M=[0,1]; tail 1 (freq 0)
+    #       evicted; 2 was a ghost -> M=[2,0]
+    #  3 hit (small, freq 1)
+    #  1 m (forgotten): main tail 0 (freq 0) evicted; S=[1,3]
+    #  0 m: small over: tail 3 (freq 1) -> main M=[3,2]; main tail 2 (freq 0) evicted; S=[0,1]
+    #  3 hit (main)                                                  -> 4 hits
+    # LRU keeps the last 3 objects and hits only the second 0 and the last 3.
+    trace = from_ids([0, 1, 0, 2, 3, 1, 0, 2, 3, 1, 0, 3], [1] * 4)
+    assert simulate(trace, "s3fifo", 3)[:2] == (4, 4)
+    assert simulate(trace, "lru", 3)[:2] == (2, 2)
+
+
+def test_s3fifo_by_hand_with_sizes():
+    # Cache 10 bytes: small 1 byte, ghost 9 bytes. Sizes 0:1 1:5 2:4 3:3.
+    #  0 m; 0 hit (1 B, freq 1); 1 m; 2 m: S=[2,1,0], 10 bytes
+    #  3 m: small over: 0 (freq 1) -> main; 1 (freq 0) -> ghost (5 B); 3 fits: S=[3,2], M=[0]
+    #  1 m: small over: 2 -> ghost (9 B, at the ghost's cap); 1 from the ghost -> M=[1,0]
+    #  0 hit (2 B total, freq 1)
+    #  2 m (4 B): small over: 3 -> ghost; 2 from the ghost -> M=[2,1,0], 10 bytes, S empty
+    #  3 m (3 B): main tail 0 has freq 1: reinserted, M=[0,2,1]; tail 1 (freq 0) evicted; 3 from the
+    #       ghost -> M=[3,0,2], 8 bytes
+    #  1 m (forgotten, 5 B): main tail 2 evicted; S=[1]
+    #  0 hit (3 B total)
+    #  2 m (4 B): small (5 B) over: 1 (freq 0) -> ghost; S=[2]
+    #  3 hit (3 B)                                                   -> 4 hits, 6 bytes
+    trace = from_ids([0, 0, 1, 2, 3, 1, 0, 2, 3, 1, 0, 2, 3], [1, 5, 4, 3])
+    assert simulate(trace, "s3fifo", 10)[:2] == (4, 6)
+
+
+def test_arc_by_hand():
+    # Cache 2 objects; p is the target size of T1 (recency side). Lists newest first.
+    #  0 m T1=[0];  0 hit -> T2=[0];  1 m T1=[1]
+    #  2 m: full, |T1| 1 > p 0: T1's tail 1 -> B1; T1=[2]
+    #  1 m, a B1 ghost: p += max(|B2|/|B1|, 1) = 1; |T1| 1 is not > p 1 and T2 is not empty: T2's tail 0
+    #       -> B2; 1 -> T2.   T1=[2] T2=[1] B2=[0]
+    #  0 m, a B2 ghost: p -= max(|B1|/|B2|, 1) -> 0; |T1| 1 > 0: 2 -> B1; 0 -> T2=[0,1]
+    #  2 m, a B1 ghost: p -> 1; T1 empty: T2's tail 1 -> B2; T2=[2,0]
+    #  0 hit, T2=[0,2]
+    #  1 m, a B2 ghost: p -> 0; T1 empty: 2 -> B2; T2=[1,0]
+    #  2 m, a B2 ghost: p stays 0; 0 -> B2; T2=[2,1]
+    #  1 hit                                                         -> 3 hits
+    # (LRU gets 4 here: ARC's adaptation costs it on this short, alternating trace.)
+    trace = from_ids([0, 0, 1, 2, 1, 0, 2, 0, 1, 2, 1], [1] * 3)
+    assert simulate(trace, "arc", 2)[:2] == (3, 3)
+    assert simulate(trace, "lru", 2)[:2] == (4, 4)
+
+
+def test_gdsf_by_hand_prefers_small_popular_objects():
+    # Cache 4 bytes, sizes 0:1 1:2 2:2 3:1. H = L + freq / size; evict the lowest H and set L to it.
+    #  0 m H0=1;  1 m H1=0.5;  0 hit H0=2 (1 B)
+    #  2 m: evict 1 (0.5), L=0.5; H2=1.0
+    #  1 m: evict 2 (1.0), L=1.0; H1=1.5
+    #  3 m: fits (4 bytes used); H3=2.0
+    #  0 hit: H0 = 1.0 + 3 = 4.0 (2 B)
+    #  2 m: evict 1 (1.5), L=1.5; H2=2.0
+    #  3 hit: H3 = 1.5 + 2 = 3.5 (3 B)
+    #  1 m: evict 2 (2.0), L=2.0; H1=2.5
+    #  2 m: evict 1 (2.5), L=2.5; H2=3.0
+    #  0 hit (4 B)                                                   -> 4 hits, 4 bytes
+    trace = from_ids([0, 1, 0, 2, 1, 3, 0, 2, 3, 1, 2, 0], [1, 2, 2, 1])
+    assert simulate(trace, "gdsf", 4)[:2] == (4, 4)
+
+
+def test_gdsf_by_hand_breaks_ties_by_least_recent_use():
+    # Cache 2 unit objects. 0 and 1 both have H=1; 2 arrives: the tie evicts 0 (used longest ago), L=1,
+    # H2=2. 1 hits: H1 = 1 + 2 = 3. 0 misses: evicts 2 (H 2 < 3). 1 hits.   -> 2 hits
+    # (Evicting the most recent, 1, on the tie would give 1 hit.)
+    trace = from_ids([0, 1, 2, 1, 0, 1], [1] * 3)
+    assert simulate(trace, "gdsf", 2)[:2] == (2, 2)
+
+
 def test_wtinylfu_keeps_a_frequent_object_through_a_scan_of_one_hit_wonders():
     # Room for 3 unit objects: window 1, main 2 (protected at most 1). 0 is requested three times, then
     # a scan 1..5 of new objects, then 0 and 1 again.

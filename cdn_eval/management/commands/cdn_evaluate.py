@@ -45,14 +45,18 @@ class Command(BaseCommand):
         parser.add_argument("--options", help="engine options as a JSON object")
 
     def handle(self, *args, **opts):
-        raw = orjson.loads(opts["options"]) if opts.get("options") else {}
+        raw = _options(opts.get("options"))
         if opts.get("cache_size"):
             raw["cache_size"] = opts["cache_size"]
         if opts.get("sample_rate") is not None:
             raw["sample_rate"] = opts["sample_rate"]
         bar = ProgressBar(self.stderr)
         try:
-            options = engine.Options.from_dict(raw, default_egress_price=settings.CDN_EVAL_EGRESS_PRICE_PER_GB)
+            options = engine.Options.from_dict(
+                raw,
+                default_egress_price=settings.CDN_EVAL_EGRESS_PRICE_PER_GB,
+                default_price_source="default: CDN_EVAL_EGRESS_PRICE_PER_GB setting",
+            )
             if opts["log"] == "-":
                 data = sys.stdin.buffer.read()
             else:
@@ -77,6 +81,18 @@ class Command(BaseCommand):
             self.stdout.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode())
             return
         self.stdout.write(render_report(payload, time.monotonic() - started))
+
+
+def _options(text):
+    if not text:
+        return {}
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise CommandError(f"--options must be a JSON object: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise CommandError("--options must be a JSON object, e.g. '{\"target_share\": 0.8}'.")
+    return raw
 
 
 def _pct(x):
@@ -105,12 +121,18 @@ def render_report(r, seconds):
         f"{_pct(rec['hit_ratio'])}, byte hit ratio {_pct(rec['byte_hit_ratio'])}"
     )
     out.append(f"  {rec['reason']}")
-    if rec.get("knee_bytes"):
-        out.append(f"  (knee of the LRU curve, for information: {human_bytes(rec['knee_bytes'])})")
+    knee = rec.get("knee")
+    if knee:
+        out.append(
+            f"  (for information, the knee of the LRU curve: {human_bytes(knee['cache_bytes'])}, hit ratio "
+            f"{_pct(knee['hit_ratio']).strip()}, byte hit ratio {_pct(knee['byte_hit_ratio']).strip()}, "
+            f"saves {human_bytes(knee['bytes_saved_per_day'])}/day)"
+        )
     sv = r["savings"]
+    source = f" ({sv['price_source']})" if sv.get("price_source") else ""
     out.append(
         f"  Saves {human_bytes(sv['bytes_per_day'])}/day, ${sv['usd_per_month']:,.2f}/month "
-        f"at ${sv['price_per_gb']}/GB egress"
+        f"at ${sv['price_per_gb']}/GB egress{source}"
     )
     out.append("")
     names = list(r["at_sizes"][0]["policies"]) if r["at_sizes"] else []
@@ -119,6 +141,9 @@ def render_report(r, seconds):
     for row in r["at_sizes"]:
         cells = "".join(f"{row['policies'][n]['byte_hit_ratio'] * 100:8.1f}%" for n in names)
         out.append("  " + f"{human_bytes(row['cache_bytes']):>10}" + cells)
+    for name in r.get("bounds", []):
+        if name in names:
+            out.append(f"  {name} is a bound, never recommended: {r['policy_notes'][name]}")
     out.append("")
     out.append("Exact LRU curve (every 10th point):")
     for point in r["curve"][::10]:
