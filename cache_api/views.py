@@ -426,7 +426,8 @@ class StatsView(APIView):
         summary="Usage of the namespace",
         description=(
             "Today's figures (UTC) and those of the previous 30 days that had usage. Requests count operations: "
-            "an mget or mset of n keys counts n."
+            "an mget or mset of n keys counts n. A stats call counts against the namespace's rate limit but is "
+            "not itself counted in the figures."
         ),
         parameters=schema.PARAMETERS,
         responses={200: docs.StatsResponse, **schema.common_errors(body=False)},
