@@ -1,6 +1,6 @@
 """Cache API throughput and latency under gunicorn (2 workers), real Redis and PostgreSQL, with wrk.
 
-    .venv/bin/python benchmarks/cache_api.py [--duration 3] [--rounds 9] [--connections 8]
+    .venv/bin/python benchmarks/cache_api.py [--duration 3] [--rounds 9] [--connections 8] [--strict]
 
 Scenarios, interleaved round by round so machine noise hits them alike (medians reported):
   floor      a minimal Django view doing one Redis GET and returning JSON (the baseline)
@@ -13,6 +13,10 @@ It creates (or migrates) its own PostgreSQL database, provisions a tenant on a p
 huge per-second limit (so the rate-limit step runs but never refuses), starts gunicorn with
 the floor view enabled (CACHE_API_BENCHMARK_FLOOR=1), and needs `wrk` (Debian package).
 Environment: BENCH_DATABASE_URL, BENCH_REDIS_URL override the defaults below.
+
+Prints PASS/FAIL against the issue's targets (get-hit >= 0.75 x the floor's req/s; mget-100 >= 20 x
+the keys/s of single gets). Exit status, after all figures are printed: 1 if any response was not
+2xx (the figures then measure errors, not the API), 2 if wrk failed, 3 with --strict if a target failed.
 """
 
 import argparse
@@ -36,6 +40,12 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3")
 HIT_KEYS = 1000
 MGET_SIZE = 100
 SCENARIOS = ("floor", "get-hit", "get-miss", "set-1k", "mget-100")
+FLOOR_RATIO_TARGET = 0.75
+MGET_KEYS_RATIO_TARGET = 20.0
+
+
+class WrkFailed(Exception):
+    """wrk could not run or its output could not be read: no figure of that run is trustworthy."""
 
 
 def create_database():
@@ -212,25 +222,31 @@ def worker_cpu_seconds(master_pid):
 
 def run_wrk(port, script_path, duration, connections, threads, master_pid=None):
     cpu_before = worker_cpu_seconds(master_pid) if master_pid else 0.0
-    out = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--latency",
-            "-s",
-            script_path,
-            f"http://127.0.0.1:{port}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        script_path,
+        f"http://127.0.0.1:{port}",
+    ]
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise WrkFailed(f"could not run {' '.join(command)}: {exc}") from exc
+    out = completed.stdout
+    if completed.returncode != 0:
+        detail = (completed.stderr or out).strip()[-2000:] or "no output"
+        raise WrkFailed(f"wrk exited with status {completed.returncode} for {script_path}: {detail}")
     cpu = worker_cpu_seconds(master_pid) - cpu_before if master_pid else 0.0
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    total = int(re.search(r"(\d+) requests in", out).group(1))
+    rps_match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total_match = re.search(r"(\d+) requests in", out)
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    if rps_match is None or total_match is None or set(latency) != {"50", "99"}:
+        raise WrkFailed(f"unexpected wrk output for {script_path} (no req/s or latency figures):\n{out[-2000:]}")
+    rps, total = float(rps_match.group(1)), int(total_match.group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     return {
@@ -249,10 +265,20 @@ def main():
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--strict", action="store_true", help="exit 3 if a target is not met")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install wrk")
+    try:
+        status = run(args)
+    except WrkFailed as exc:
+        print(f"\nbenchmark aborted, wrk failed: {exc}", file=sys.stderr, flush=True)
+        status = 2
+    sys.exit(status)
 
+
+def run(args):
+    """Provision, start gunicorn, run every round, print the figures; returns the exit status."""
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
     create_database()
     setup_django()
@@ -267,8 +293,9 @@ def main():
             path = workdir / f"{scenario}.lua"
             path.write_text(lua_script(scenario, key))
             scripts[scenario] = str(path)
+        warm_up_failures = 0
         for scenario in SCENARIOS:  # warm-up: every worker resolves the key and loads its code
-            run_wrk(port, scripts[scenario], 1, args.connections, args.threads)
+            warm_up_failures += run_wrk(port, scripts[scenario], 1, args.connections, args.threads)["non_2xx"]
         results = {scenario: [] for scenario in SCENARIOS}
         for round_number in range(1, args.rounds + 1):
             for scenario in SCENARIOS:
@@ -304,18 +331,30 @@ def main():
             r["rps"] * scale / base["rps"] for r, base in zip(results[scenario], results[baseline], strict=True)
         )
 
+    def verdict(ok):
+        return "PASS" if ok else "FAIL"
+
+    floor_ratio = ratio("get-hit")
+    mget_ratio = ratio("mget-100", "get-hit", MGET_SIZE)
+    floor_ok, mget_ok = floor_ratio >= FLOOR_RATIO_TARGET, mget_ratio >= MGET_KEYS_RATIO_TARGET
     print("\nratios (median of per-round ratios; each round runs every scenario back to back):")
-    print(f"get-hit / floor:  {ratio('get-hit'):.2f}  (target >= 0.75)")
+    print(f"get-hit / floor:  {floor_ratio:.2f}  (target >= {FLOOR_RATIO_TARGET}) {verdict(floor_ok)}")
     print(f"get-miss / floor: {ratio('get-miss'):.2f}")
     print(f"set-1k / floor:   {ratio('set-1k'):.2f}")
     mget_keys = median("mget-100", "rps") * MGET_SIZE
     print(
         f"mget-100 keys/s {mget_keys:.0f} vs get-hit keys/s {median('get-hit', 'rps'):.0f}: "
-        f"{ratio('mget-100', 'get-hit', MGET_SIZE):.1f}x  (target >= 20x)"
+        f"{mget_ratio:.1f}x  (target >= {MGET_KEYS_RATIO_TARGET:.0f}x) {verdict(mget_ok)}"
     )
     print(f"load average after: {os.getloadavg()[0]:.2f} (other work on the machine competes for the CPUs)")
     failures = sum(r["non_2xx"] for runs in results.values() for r in runs)
-    print(f"non-2xx responses in all runs: {failures}")
+    print(f"non-2xx responses in all measured runs: {failures} (warm-up: {warm_up_failures})")
+    if failures or warm_up_failures:
+        print("FAIL: some responses were not 2xx, so the figures above do not measure the API", file=sys.stderr)
+        return 1
+    if args.strict and not (floor_ok and mget_ok):
+        return 3
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,13 +6,15 @@ Layout (Redis; the embedded store uses the same tags as row keys):
 
     ac:{o<org>:n<ns>}:k:<key bytes>      a value (JSON bytes, with the TTL as the Redis TTL)
     ac:{o<org>:n<ns>}:m:<YYYYMMDD>       that namespace's usage counters (cache_api.metering)
-    ac:{o<org>}:authv                    the organization's auth version token (see authcache)
-    ac:{o<org>}:rl:<unix second>         the organization's request count in that second
+    ac:{o<org>:n<ns>}:authv              the namespace's auth version token (see authcache)
+    ac:{o<org>:n<ns>}:rl:<unix second>   the namespace's request count in that second
+    ac:{o<org>}:authv                    token of key resolutions without a namespace (never in a script)
     ac:auth:<key digest>                 shared auth cache: hash of namespace name -> resolved context
 
-The hash tag `{o<org>:n<ns>}` puts a namespace's values and counters in one Redis Cluster
-slot, so an mget is one slot and one round trip. Organization and namespace are database ids,
-never names taken from the request, so no request can address another organization's keys.
+Every key a store script touches carries the hash tag `{o<org>:n<ns>}`, so each script call
+(and an mget of 1000 keys) stays in one Redis Cluster slot: no CROSSSLOT, one round trip.
+Organization and namespace are database ids, never names taken from the request, so no
+request can address another organization's keys.
 """
 
 import math
@@ -44,12 +46,15 @@ def value_key_prefix(organization_id, namespace_id):
     return f"ac:{namespace_tag(organization_id, namespace_id)}:k:".encode()
 
 
-def auth_version_key(organization_id):
-    return f"ac:{{o{organization_id}}}:authv"
+def auth_version_key(organization_id, namespace_id=None):
+    """The namespace's token; with no namespace, the organization's (for namespace-less resolutions)."""
+    if namespace_id is None:
+        return f"ac:{{o{organization_id}}}:authv"
+    return f"ac:{namespace_tag(organization_id, namespace_id)}:authv"
 
 
-def rate_key(organization_id, second):
-    return f"ac:{{o{organization_id}}}:rl:{second}"
+def rate_key(organization_id, namespace_id, second):
+    return f"ac:{namespace_tag(organization_id, namespace_id)}:rl:{second}"
 
 
 def shared_auth_key(digest):

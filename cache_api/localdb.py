@@ -18,8 +18,10 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS entries_expiry ON entries (expires_at)",
     "CREATE TABLE IF NOT EXISTS counters (org INTEGER, ns INTEGER, day TEXT, state TEXT, batch TEXT,"
     " field TEXT, amount INTEGER, PRIMARY KEY (org, ns, day, state, field))",
-    "CREATE TABLE IF NOT EXISTS auth_versions (org INTEGER PRIMARY KEY, token TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS rate (org INTEGER PRIMARY KEY, second INTEGER NOT NULL, used INTEGER NOT NULL)",
+    # Per namespace (ns 0: the organization's namespace-less token), as the Redis store keeps them.
+    "CREATE TABLE IF NOT EXISTS auth_tokens (org INTEGER, ns INTEGER, token TEXT NOT NULL, PRIMARY KEY (org, ns))",
+    "CREATE TABLE IF NOT EXISTS namespace_rate (org INTEGER, ns INTEGER, second INTEGER NOT NULL,"
+    " used INTEGER NOT NULL, PRIMARY KEY (org, ns))",
 )
 
 _write_lock = threading.Lock()

@@ -1,4 +1,4 @@
-"""Reads for the cache API: usage figures of a namespace (GET /api/cache/stats)."""
+"""Reads for the cache API: usage figures of a namespace (GET /api/cache/stats), namespace ids for the auth cache."""
 
 import datetime
 
@@ -56,3 +56,19 @@ def usage_figures(organization_id, namespace_id, today):
             for name in FIGURES:
                 figures[name] += extra[name]
     return by_date
+
+
+def namespace_id(organization_id, name):
+    """Id of the organization's namespace of that name, or None (also for name None)."""
+    from tenants.models import Namespace
+
+    if name is None:
+        return None
+    return Namespace.objects.filter(organization_id=organization_id, name=name).values_list("id", flat=True).first()
+
+
+def namespace_ids(organization_id):
+    """Ids of all the organization's namespaces (their auth tokens move on an auth change)."""
+    from tenants.models import Namespace
+
+    return list(Namespace.objects.filter(organization_id=organization_id).values_list("id", flat=True))

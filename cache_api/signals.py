@@ -1,5 +1,5 @@
-"""Invalidation of the auth cache: every change that can alter how a key resolves moves its
-organization's version token (cache_api.authcache).
+"""Invalidation of the auth cache: every change that can alter how a key resolves moves the version
+tokens of its organization and of all the organization's namespaces (cache_api.authcache).
 
 `tenant_auth_changed` (sent by tenants.services after commit) is the authority. The model
 signals below fire earlier, inside the writing transaction, so changes made outside the
@@ -16,10 +16,13 @@ from tenants.models import ApiKey, Namespace, Organization, Plan
 from tenants.services import namespace_deleted, tenant_auth_changed
 
 
-def changed(organization_id):
-    """Invalidate now (visible inside this transaction) and again once it commits."""
-    authcache.invalidate_organization(organization_id)
-    transaction.on_commit(lambda: authcache.invalidate_organization(organization_id))
+def changed(organization_id, also=()):
+    """Invalidate now (visible inside this transaction) and again once it commits.
+
+    `also`: namespaces the database no longer lists (deleted here) whose tokens must move too.
+    """
+    authcache.invalidate_organization(organization_id, also)
+    transaction.on_commit(lambda: authcache.invalidate_organization(organization_id, also))
 
 
 def on_tenant_auth_changed(sender, organization_id, key_digests=(), **kwargs):
@@ -28,6 +31,11 @@ def on_tenant_auth_changed(sender, organization_id, key_digests=(), **kwargs):
 
 def on_key_or_namespace_saved(sender, instance, **kwargs):
     changed(instance.organization_id)
+
+
+def on_namespace_row_deleted(sender, instance, **kwargs):
+    # Also reached for each namespace of a deleted organization (the cascade sends post_delete).
+    changed(instance.organization_id, also=(instance.id,))
 
 
 def on_organization_saved(sender, instance, created=False, **kwargs):
@@ -65,7 +73,8 @@ def connect():
     namespace_deleted.connect(on_namespace_deleted, dispatch_uid="cache_api.namespace_deleted")
     for model in (ApiKey, Namespace):
         post_save.connect(on_key_or_namespace_saved, sender=model, dispatch_uid=f"cache_api.saved.{model.__name__}")
-        post_delete.connect(on_key_or_namespace_saved, sender=model, dispatch_uid=f"cache_api.deleted.{model.__name__}")
+    post_delete.connect(on_key_or_namespace_saved, sender=ApiKey, dispatch_uid="cache_api.deleted.ApiKey")
+    post_delete.connect(on_namespace_row_deleted, sender=Namespace, dispatch_uid="cache_api.deleted.Namespace")
     post_save.connect(on_organization_saved, sender=Organization, dispatch_uid="cache_api.org_saved")
     post_delete.connect(on_organization_deleted, sender=Organization, dispatch_uid="cache_api.org_deleted")
     post_save.connect(on_plan_saved, sender=Plan, dispatch_uid="cache_api.plan_saved")

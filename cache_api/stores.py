@@ -2,11 +2,12 @@
 
 Both expose the same small interface. Every data operation is one atomic unit that
 also (1) checks the caller's auth version token, (2) counts the request against the
-organization's per-second limit and (3) adds the usage counters:
+plan's per-second limit of the namespace and (3) adds the usage counters:
 
 - Redis: one EVALSHA (one round trip) per request; the script refuses with STALE if
-  the organization's auth version moved since the caller's auth cache entry was made,
-  or LIMITED if the second's budget is spent, before touching any data.
+  the namespace's auth version moved since the caller's auth cache entry was made,
+  or LIMITED if the second's budget is spent, before touching any data. Every key a
+  script touches has the namespace's hash tag (cache_api.keyspace): one Cluster slot.
 - SQLite: one `BEGIN IMMEDIATE` transaction doing the same steps.
 
 Values are stored as the JSON bytes of the value, so a hit is spliced into the
@@ -26,7 +27,8 @@ from cache_api import keyspace, localdb, metering
 
 log = logging.getLogger(__name__)
 
-SHARED_AUTH_TTL_SECONDS = 300
+# authcache never uses a shared copy loaded more than its MAX_AGE_SECONDS (60) ago: no point keeping one longer.
+SHARED_AUTH_TTL_SECONDS = 60
 # Expired rows of the embedded store are swept every this many writes (reads skip them anyway).
 LOCAL_SWEEP_EVERY = 500
 
@@ -50,7 +52,7 @@ class RateLimited(Exception):
 
 @dataclass(frozen=True)
 class Scope:
-    """Who is asking, as the store needs it: plain ids, the auth token and the per-second limit.
+    """Who is asking, as the store needs it: plain ids, the namespace's auth token and the per-second limit.
 
     Built once per auth cache entry, so the fixed parts of its Redis key names are too.
     """
@@ -63,15 +65,16 @@ class Scope:
     def __post_init__(self):
         org, ns = self.organization_id, self.namespace_id
         set_fixed = object.__setattr__  # frozen dataclass: derived fields are set once, here
-        set_fixed(self, "auth_version_key", keyspace.auth_version_key(org))
-        set_fixed(self, "rate_key_prefix", keyspace.rate_key(org, ""))
+        set_fixed(self, "auth_version_key", keyspace.auth_version_key(org, ns))
+        set_fixed(self, "rate_key_prefix", keyspace.rate_key(org, ns, ""))
         set_fixed(self, "value_prefix", keyspace.value_key_prefix(org, ns))
         set_fixed(self, "script_args", (self.token or "", self.requests_per_second or 0, metering.COUNTER_TTL_SECONDS))
 
 
 # --- Redis ---------------------------------------------------------------------------
 
-# KEYS[1] auth version, KEYS[2] this second's rate counter, KEYS[3] usage counters, KEYS[4..] values.
+# KEYS[1] auth version, KEYS[2] this second's rate counter, KEYS[3] usage counters, KEYS[4..] values:
+# all of one namespace, so all in one Redis Cluster slot.
 # ARGV[1] expected auth token, ARGV[2] limit per second (0 = none), ARGV[3] counter TTL.
 _PRELUDE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
@@ -156,6 +159,10 @@ return {1, deleted}
 )
 
 
+# Stats: the token check and the rate count only (a stats read is not metered).
+_ADMIT = _PRELUDE + "return {1}\n"
+
+
 class _Script:
     def __init__(self, source):
         self.source = source.encode()
@@ -169,7 +176,8 @@ class _Script:
 
 
 _SCRIPTS = {
-    name: _Script(source) for name, source in (("get", _GET), ("mget", _MGET), ("mset", _MSET), ("delete", _DELETE))
+    name: _Script(source)
+    for name, source in (("get", _GET), ("mget", _MGET), ("mset", _MSET), ("delete", _DELETE), ("admit", _ADMIT))
 }
 
 
@@ -240,6 +248,10 @@ class RedisStore:
         reply = self._run("delete", scope, [self._data_key(scope, key)])
         return bool(reply[1])
 
+    def admit(self, scope):
+        """Token check and rate count without a data operation or metering (GET /api/cache/stats)."""
+        self._run("admit", scope, [])
+
     def drop_namespace(self, organization_id, namespace_id, batch=500):
         """Delete every value of a namespace (SCAN of its own prefix, UNLINK in batches). Returns the count."""
         pattern = keyspace.value_key_prefix(organization_id, namespace_id) + b"*"  # no glob characters in it
@@ -253,18 +265,20 @@ class RedisStore:
                     pending = []
             if pending:
                 dropped += client.unlink(*pending)
+            # Its token too (not counted): a missing token only ever answers STALE.
+            client.unlink(keyspace.auth_version_key(organization_id, namespace_id))
             return dropped
 
         return self._call(drop)
 
     # Auth versions and the shared auth cache (see cache_api.authcache).
 
-    def auth_token(self, organization_id):
-        token = self._call(self.client().get, keyspace.auth_version_key(organization_id))
+    def auth_token(self, organization_id, namespace_id=None):
+        token = self._call(self.client().get, keyspace.auth_version_key(organization_id, namespace_id))
         return token.decode() if token is not None else None
 
-    def ensure_auth_token(self, organization_id):
-        key = keyspace.auth_version_key(organization_id)
+    def ensure_auth_token(self, organization_id, namespace_id=None):
+        key = keyspace.auth_version_key(organization_id, namespace_id)
 
         def ensure():
             pipe = self.client().pipeline(transaction=False)
@@ -274,8 +288,19 @@ class RedisStore:
 
         return self._call(ensure).decode()
 
-    def bump_auth_token(self, organization_id):
-        self._call(self.client().set, keyspace.auth_version_key(organization_id), uuid.uuid4().hex)
+    def bump_auth_tokens(self, organization_id, namespace_ids=()):
+        """New tokens for the organization (namespace-less resolutions) and the given namespaces.
+
+        One pipeline of single-key SETs (a cluster client splits it by slot), not an MSET across slots.
+        """
+
+        def bump():
+            pipe = self.client().pipeline(transaction=False)
+            for namespace_id in (None, *namespace_ids):
+                pipe.set(keyspace.auth_version_key(organization_id, namespace_id), uuid.uuid4().hex)
+            pipe.execute()
+
+        self._call(bump)
 
     def shared_get(self, digest, namespace_name):
         return self._call(self.client().hget, keyspace.shared_auth_key(digest), namespace_name or "")
@@ -308,25 +333,27 @@ class LocalStore:
         """Run work(db, now) after the same auth and rate checks as the Redis prelude, in one transaction."""
         import sqlite3
 
-        org = scope.organization_id
+        org, ns = scope.organization_id, scope.namespace_id
         try:
             with self.database.write() as db:
-                row = db.execute("SELECT token FROM auth_versions WHERE org=?", (org,)).fetchone()
+                row = db.execute("SELECT token FROM auth_tokens WHERE org=? AND ns=?", (org, ns)).fetchone()
                 if row is None or row[0] != scope.token:
                     raise StaleAuth()
                 now = time.time()
                 if scope.requests_per_second:
                     second = int(now)
                     used = db.execute(
-                        "INSERT INTO rate VALUES (?, ?, 1) ON CONFLICT (org) DO UPDATE SET"
+                        "INSERT INTO namespace_rate VALUES (?, ?, ?, 1) ON CONFLICT (org, ns) DO UPDATE SET"
                         " used = CASE WHEN second = excluded.second THEN used + 1 ELSE 1 END, second = excluded.second"
                         " RETURNING used",
-                        (org, second),
+                        (org, ns, second),
                     ).fetchone()[0]
                     if used > scope.requests_per_second:
                         raise RateLimited(retry_after=1)
+                if work is None:
+                    return None
                 result, counts = work(db, now)
-                metering.add_in_transaction(db, org, scope.namespace_id, metering.utc_today(), counts)
+                metering.add_in_transaction(db, org, ns, metering.utc_today(), counts)
                 return result
         except sqlite3.Error as exc:
             log.warning("embedded cache store unavailable: %s", exc)
@@ -390,27 +417,37 @@ class LocalStore:
 
         return self._transaction(scope, work)
 
+    def admit(self, scope):
+        self._transaction(scope, None)
+
     def drop_namespace(self, organization_id, namespace_id):
         tag = keyspace.namespace_tag(organization_id, namespace_id)
         with self.database.write() as db:
+            db.execute("DELETE FROM auth_tokens WHERE org=? AND ns=?", (organization_id, namespace_id))
             return db.execute("DELETE FROM entries WHERE tag=?", (tag,)).rowcount
 
-    def auth_token(self, organization_id):
+    # Tokens per (organization, namespace) as in Redis; ns 0 is the organization's namespace-less token.
+
+    def auth_token(self, organization_id, namespace_id=None):
         row = (
             self.database.connection()
-            .execute("SELECT token FROM auth_versions WHERE org=?", (organization_id,))
+            .execute("SELECT token FROM auth_tokens WHERE org=? AND ns=?", (organization_id, namespace_id or 0))
             .fetchone()
         )
         return row[0] if row else None
 
-    def ensure_auth_token(self, organization_id):
+    def ensure_auth_token(self, organization_id, namespace_id=None):
+        key = (organization_id, namespace_id or 0)
         with self.database.write() as db:
-            db.execute("INSERT OR IGNORE INTO auth_versions VALUES (?, ?)", (organization_id, uuid.uuid4().hex))
-            return db.execute("SELECT token FROM auth_versions WHERE org=?", (organization_id,)).fetchone()[0]
+            db.execute("INSERT OR IGNORE INTO auth_tokens VALUES (?, ?, ?)", (*key, uuid.uuid4().hex))
+            return db.execute("SELECT token FROM auth_tokens WHERE org=? AND ns=?", key).fetchone()[0]
 
-    def bump_auth_token(self, organization_id):
+    def bump_auth_tokens(self, organization_id, namespace_ids=()):
         with self.database.write() as db:
-            db.execute("INSERT OR REPLACE INTO auth_versions VALUES (?, ?)", (organization_id, uuid.uuid4().hex))
+            db.executemany(
+                "INSERT OR REPLACE INTO auth_tokens VALUES (?, ?, ?)",
+                [(organization_id, namespace_id or 0, uuid.uuid4().hex) for namespace_id in (None, *namespace_ids)],
+            )
 
     # One machine, one file: the in-process cache plus the token check is all the embedded mode needs.
     def shared_get(self, digest, namespace_name):

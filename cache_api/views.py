@@ -2,7 +2,8 @@
 
 Hot path per request: the key resolves from the in-process auth cache (no I/O), the body is
 parsed and validated in Python, and one store call (one Redis round trip) checks the auth
-version, counts the request against the plan's rate, does the operation and meters it.
+version, counts the request against the plan's rate (per namespace), does the operation and
+meters it. Stats makes the same kind of store call without the data operation and metering.
 """
 
 import sqlite3
@@ -107,6 +108,40 @@ def invalid(exc):
     return ApiError("invalid_field", str(exc), field=exc.field)
 
 
+def rate_limited(limit, retry_after):
+    return ApiError(
+        "rate_limited",
+        f"Your plan allows {limit} requests per second per namespace; retry in {retry_after} s.",
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        headers={"Retry-After": str(retry_after)},
+        limit=limit,
+        limit_scope="namespace",
+    )
+
+
+def store_call(entry, operation, *args):
+    try:
+        return getattr(stores.get_store(), operation)(entry.scope, *args)
+    except stores.RateLimited as exc:
+        raise rate_limited(entry.context.plan.requests_per_second, exc.retry_after)
+    except stores.StoreUnavailable:
+        raise cache_unavailable()
+
+
+def with_current_auth(django_request, entry, work):
+    """work(entry), redone once with a re-resolved entry if the store found the entry's token stale."""
+    for _attempt in range(2):
+        try:
+            return work(entry)
+        except stores.StaleAuth:
+            # The key's organization or namespace changed since this entry was cached: validation may
+            # depend on the old plan or namespace, so resolve again and redo the whole request.
+            authcache.forget(entry)
+            meta = django_request.META
+            entry = authcache.lookup(meta.get(auth.API_KEY_HEADER, ""), meta.get(auth.NAMESPACE_HEADER))
+    raise cache_unavailable()  # the version kept moving: transient, retry
+
+
 class CacheView(APIView):
     # Declared for the schema and DRF's machinery; initial() authenticates through the auth cache.
     authentication_classes = [auth.ApiKeyAuthentication]
@@ -145,34 +180,12 @@ class CacheView(APIView):
         data = read_json_body(django_request)
         if not isinstance(data, dict):
             raise ApiError("invalid_field", "body: Must be a JSON object.", field="body")
-        for _attempt in range(2):
-            try:
-                return json_response(self.handle(data, entry))
-            except stores.StaleAuth:
-                # The key's organization changed since this entry was cached: validation may depend
-                # on the old plan or namespace, so resolve again and redo the whole request.
-                authcache.forget(entry)
-                meta = django_request.META
-                entry = authcache.lookup(meta.get(auth.API_KEY_HEADER, ""), meta.get(auth.NAMESPACE_HEADER))
-        raise cache_unavailable()  # the version kept moving: transient, retry
+        return json_response(with_current_auth(django_request, entry, lambda current: self.handle(data, current)))
 
     def handle(self, data, entry):
         raise NotImplementedError
 
-    def store_call(self, entry, operation, *args):
-        try:
-            return getattr(stores.get_store(), operation)(entry.scope, *args)
-        except stores.RateLimited as exc:
-            limit = entry.context.plan.requests_per_second
-            raise ApiError(
-                "rate_limited",
-                f"Your plan allows {limit} requests per second; retry in {exc.retry_after} s.",
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                headers={"Retry-After": str(exc.retry_after)},
-                limit=limit,
-            )
-        except stores.StoreUnavailable:
-            raise cache_unavailable()
+    store_call = staticmethod(store_call)
 
 
 def encode_value(data, context, field="value"):
@@ -219,7 +232,7 @@ KEY_ERRORS = (
         operation_id="cache_set",
         summary="Store a value",
         description="Stores `value` under `key` in the namespace for `ttl` seconds, replacing any previous value.",
-        parameters=[schema.NAMESPACE_HEADER],
+        parameters=schema.PARAMETERS,
         request=docs.SetRequest,
         responses={
             200: docs.SetResponse,
@@ -259,7 +272,7 @@ class SetView(CacheView):
         operation_id="cache_get",
         summary="Read a value",
         description="A hit returns the value and its remaining TTL; a miss is a 200 with `hit: false`.",
-        parameters=[schema.NAMESPACE_HEADER],
+        parameters=schema.PARAMETERS,
         request=docs.KeyRequest,
         responses={200: docs.GetResponse, **schema.common_errors(*KEY_ERRORS)},
         examples=[
@@ -283,7 +296,7 @@ class GetView(CacheView):
     post=extend_schema(
         operation_id="cache_delete",
         summary="Delete a value",
-        parameters=[schema.NAMESPACE_HEADER],
+        parameters=schema.PARAMETERS,
         request=docs.KeyRequest,
         responses={200: docs.DeleteResponse, **schema.common_errors(*KEY_ERRORS)},
         examples=[
@@ -302,7 +315,7 @@ class DeleteView(CacheView):
     post=extend_schema(
         operation_id="cache_mget",
         summary="Read up to 1000 values in one round trip",
-        parameters=[schema.NAMESPACE_HEADER],
+        parameters=schema.PARAMETERS,
         request=docs.MgetRequest,
         responses={
             200: docs.MgetResponse,
@@ -340,7 +353,7 @@ class MgetView(CacheView):
         operation_id="cache_mset",
         summary="Store up to 1000 values atomically",
         description="All items are validated first; then all are written in one atomic step, or none is.",
-        parameters=[schema.NAMESPACE_HEADER],
+        parameters=schema.PARAMETERS,
         request=docs.MsetRequest,
         responses={
             200: docs.MsetResponse,
@@ -391,6 +404,11 @@ class MsetView(CacheView):
         return {"namespace": context.namespace.name, "count": len(batch), "items": described}
 
 
+def admit(entry):
+    store_call(entry, "admit")
+    return entry
+
+
 class StatsView(APIView):
     authentication_classes = [auth.ApiKeyAuthentication]
     permission_classes = []
@@ -398,15 +416,21 @@ class StatsView(APIView):
     renderer_classes = [OrjsonRenderer]
     content_negotiation_class = JsonOnlyNegotiation
 
+    def perform_authentication(self, request):
+        # As the cache views: the entry's token is checked by the store call in get (admit), not here.
+        self.entry = authenticate_optimistically(request._request)
+        request.user, request.auth = auth.ApiKeyUser(self.entry.context), self.entry.context
+
     @extend_schema(
         operation_id="cache_stats",
         summary="Usage of the namespace",
         description=(
             "Today's figures (UTC) and those of the previous 30 days that had usage. Requests count operations: "
-            "an mget or mset of n keys counts n."
+            "an mget or mset of n keys counts n. A stats call counts against the namespace's rate limit but is "
+            "not itself counted in the figures."
         ),
-        parameters=[schema.NAMESPACE_HEADER],
-        responses={200: docs.StatsResponse, **schema.common_errors(rate_limited=False)},
+        parameters=schema.PARAMETERS,
+        responses={200: docs.StatsResponse, **schema.common_errors(body=False)},
         examples=[
             OpenApiExample(
                 "stats",
@@ -437,7 +461,9 @@ class StatsView(APIView):
         ],
     )
     def get(self, request):
-        context = request.auth
+        # Counts against the namespace's rate window like any cache call, but is not metered.
+        entry = with_current_auth(request._request, self.entry, admit)
+        context = entry.context
         today = metering.utc_today()
         try:
             by_date = selectors.usage_figures(context.organization_id, context.namespace.id, today)

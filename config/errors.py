@@ -2,12 +2,20 @@
 
 Views raise ApiError (or DRF exceptions); the DRF exception handler and the
 JSON 404/500 handlers below render them, so no API path ever answers with HTML.
+A lost database connection in any DRF view is a 503 `database_unavailable`, not a 500.
 """
 
+import logging
+
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
+
+log = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(exceptions.APIException):
@@ -51,6 +59,16 @@ def json_exception_handler(exc, context):
         response = Response(error_body(exc.code, exc.message, **exc.extra), status=exc.status_code)
         for name, value in exc.headers.items():
             response[name] = value
+        return response
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # PostgreSQL down, restarting or unreachable (connection refused, closed, timed out): transient.
+        log.error("database unavailable: %s: %s", type(exc).__name__, exc)
+        set_rollback()
+        response = Response(
+            error_body("database_unavailable", "The database is temporarily unavailable; retry shortly."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
         return response
     response = exception_handler(exc, context)
     if response is None:

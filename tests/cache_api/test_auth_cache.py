@@ -4,10 +4,12 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cache_api import authcache, stores
@@ -72,7 +74,7 @@ def test_change_made_by_another_process_is_seen_through_the_version_token(store_
     ApiKey.objects.filter(pk=tenant.api_key.pk).update(revoked_at=timezone.now())
     # This process's entry is still warm: without a token change it would keep answering 200.
     assert call(client, "get", {"key": "k"}).status_code == 200
-    stores.get_store().bump_auth_token(tenant.organization.id)
+    stores.get_store().bump_auth_tokens(tenant.organization.id, [tenant.namespace.id])
     assert call(client, "get", {"key": "k"}).status_code == 401
     with pytest.raises(auth.ApiError):
         auth.resolve(tenant.plaintext, tenant.namespace.name)
@@ -138,8 +140,12 @@ def test_last_used_is_written_once_then_again_only_after_a_minute(store_kind, te
     entry = authcache.lookup(tenant.plaintext, tenant.namespace.name)
     entry.touched_at -= authcache.TOUCH_EVERY_SECONDS  # as if a minute had passed
     ApiKey.objects.filter(pk=tenant.api_key.pk).update(last_used_at=first - timezone.timedelta(minutes=5))
-    with django_assert_num_queries(1):  # the one conditional UPDATE
+    with CaptureQueriesContext(connection) as queries:
         call(client, "get", {"key": "k"})
+    # The one conditional UPDATE (inside this test's transaction it runs in a savepoint; requests run in
+    # autocommit, where it is the only statement).
+    statements = [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]]
+    assert len(statements) == 1 and statements[0].startswith("UPDATE")
     tenant.api_key.refresh_from_db()
     assert tenant.api_key.last_used_at > first - timezone.timedelta(minutes=5)
 
@@ -256,3 +262,65 @@ def test_revocation_reaches_another_process_on_its_next_request():
             if process is not None:
                 process.kill()
                 process.wait()
+
+
+class Later:
+    """Stands in for the `time` module in cache_api.authcache: the clock `seconds` ahead."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def time(self):
+        return time.time() + self.seconds
+
+    def monotonic(self):
+        return time.monotonic() + self.seconds
+
+
+@pytest.mark.services
+def test_shared_copy_honours_the_staleness_bound_from_its_database_read(tenant, monkeypatch, django_assert_num_queries):
+    """If a revocation's token change never reached Redis, no process may serve the key past 60 s,
+    including a process that picks up the shared copy another one wrote (its clock does not restart)."""
+    client = tenant.client()
+    assert call(client, "get", {"key": "k"}).status_code == 200  # read from the database, shared copy written
+    ApiKey.objects.filter(pk=tenant.api_key.pk).update(revoked_at=timezone.now())  # and the token bump is lost
+    monkeypatch.setattr(authcache, "time", Later(authcache.MAX_AGE_SECONDS - 20))
+    authcache.clear()  # a fresh worker
+    with django_assert_num_queries(0):  # within the bound the shared copy is still used
+        assert call(client, "get", {"key": "k"}).status_code == 200
+    monkeypatch.setattr(authcache, "time", Later(authcache.MAX_AGE_SECONDS + 1))
+    authcache.clear()  # another fresh worker, past the bound: the copy is too old, the database says revoked
+    assert call(client, "get", {"key": "k"}).status_code == 401
+    with pytest.raises(auth.ApiError):
+        auth.resolve(tenant.plaintext, tenant.namespace.name)
+
+
+def test_invalidation_moves_the_token_of_every_namespace_of_the_organization(store_kind, tenant, make_tenant):
+    second = NamespaceFactory(organization=tenant.organization, name="second")
+    stranger = make_tenant()
+    store = stores.get_store()
+    org = tenant.organization.id
+    namespaces = (None, tenant.namespace.id, second.id)
+    before = {ns: store.ensure_auth_token(org, ns) for ns in namespaces}
+    theirs = store.ensure_auth_token(stranger.organization.id, stranger.namespace.id)
+    authcache.invalidate_organization(org)
+    after = {ns: store.auth_token(org, ns) for ns in namespaces}
+    assert all(after[ns] != before[ns] for ns in namespaces)
+    assert store.auth_token(stranger.organization.id, stranger.namespace.id) == theirs
+
+
+def test_deleting_a_namespace_moves_its_own_token(store_kind, tenant, django_capture_on_commit_callbacks):
+    """The deleted namespace is no longer in the database when the organization's tokens move: it must
+    still be moved, or another process's warm entry for it would keep working."""
+    client = tenant.client()
+    assert call(client, "get", {"key": "k"}).status_code == 200
+    store = stores.get_store()
+    org, ns = tenant.organization.id, tenant.namespace.id
+    before = store.auth_token(org, ns)
+    assert before is not None
+    entry = authcache.lookup(tenant.plaintext, tenant.namespace.name)
+    with django_capture_on_commit_callbacks(execute=False):  # the drop task would delete the token outright
+        services.delete_namespace(tenant.namespace)
+    assert store.auth_token(org, ns) != before
+    with pytest.raises(stores.StaleAuth):  # another process's warm entry for it
+        store.get(entry.scope, b"k")

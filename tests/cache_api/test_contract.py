@@ -214,6 +214,8 @@ def test_rate_limit_answers_429_with_retry_after(store_kind, make_tenant, monkey
     assert limited["Retry-After"] == "1"
     assert limited.json()["error"]["code"] == "rate_limited"
     assert limited.json()["error"]["limit"] == 5
+    assert limited.json()["error"]["limit_scope"] == "namespace"
+    assert "5 requests per second per namespace" in limited.json()["error"]["message"]
     assert counts(tenant)["requests"] == 5  # refused requests are not metered
     other = make_tenant(rps=5)  # another organization's budget is its own
     assert call(other.client(), "get", {"key": "k"}).status_code == 200
@@ -221,26 +223,83 @@ def test_rate_limit_answers_429_with_retry_after(store_kind, make_tenant, monkey
     assert call(client, "get", {"key": "k"}).status_code == 200
 
 
+def test_rate_limit_applies_to_each_namespace_separately(store_kind, make_tenant, monkeypatch):
+    """The documented scope: plan.requests_per_second per namespace (each namespace is its own Redis slot)."""
+    from cache_api import stores
+    from tests.factories import NamespaceFactory
+
+    monkeypatch.setattr(stores, "time", FrozenClock())
+    tenant = make_tenant(rps=3)
+    NamespaceFactory(organization=tenant.organization, name="second")
+    first, second = tenant.client(), tenant.client(namespace="second")
+    assert [call(first, "get", {"key": "k"}).status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert [call(second, "get", {"key": "k"}).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_stats_counts_against_the_rate_window_but_is_not_metered(store_kind, make_tenant, monkeypatch):
+    from cache_api import stores
+
+    clock = FrozenClock()
+    monkeypatch.setattr(stores, "time", clock)
+    tenant = make_tenant(rps=3)
+    client = tenant.client()
+    assert [call(client, "stats").status_code for _ in range(3)] == [200, 200, 200]
+    limited = call(client, "stats")
+    assert limited.status_code == 429 and limited["Retry-After"] == "1"
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert call(client, "get", {"key": "k"}).status_code == 429  # the stats calls used this second's budget
+    assert not any(counts(tenant).values())  # and none of them was metered
+    clock.now += 1
+    assert call(client, "stats").json()["today"]["requests"] == 0
+
+
 def test_isolated_between_stores_of_two_organizations(store_kind, make_tenant):
-    """Two organizations, same namespace name, same key: each sees only its own value and counters."""
+    """Two organizations, same namespace name, same key: neither can read, overwrite, delete or count the
+    other's data through any endpoint (get, set, delete, mget, mset, stats)."""
     first, second = make_tenant(namespace="app"), make_tenant(namespace="app")
     a, b = first.client(), second.client()
-    call(a, "set", {"key": "shared", "value": "first's"})
-    assert call(b, "get", {"key": "shared"}).json() == {"hit": False, "key": "shared"}
-    assert call(b, "mget", {"keys": ["shared"]}).json()["hits"] == 0
-    assert call(b, "delete", {"key": "shared"}).json()["deleted"] is False
-    call(b, "set", {"key": "shared", "value": "second's"})
-    call(b, "mset", {"items": [{"key": "only-b", "value": 1}]})
+
+    def stats(client):
+        return call(client, "stats").json()["today"]
+
+    assert call(a, "set", {"key": "shared", "value": "first's"}).status_code == 200
+    assert call(a, "mset", {"items": [{"key": "m", "value": "a-m"}, {"key": "only-a", "value": 1}]}).status_code == 200
     assert call(a, "get", {"key": "shared"}).json()["value"] == "first's"
+    assert stats(b)["requests"] == 0  # A's traffic moves none of B's figures
+
+    # B, same namespace name and keys, sees nothing of A's.
+    assert call(b, "get", {"key": "shared"}).json() == {"hit": False, "key": "shared"}
+    assert call(b, "mget", {"keys": ["shared", "m", "only-a"]}).json()["hits"] == 0
+    assert call(b, "delete", {"key": "only-a"}).json()["deleted"] is False
+    assert call(a, "get", {"key": "only-a"}).json()["value"] == 1  # B's delete did not reach A's key
+
+    # B writes the same keys: A's values stay A's.
+    assert call(b, "set", {"key": "shared", "value": "second's"}).status_code == 200
+    assert call(b, "mset", {"items": [{"key": "m", "value": "b-m"}, {"key": "only-b", "value": 1}]}).status_code == 200
+    a_got = call(a, "mget", {"keys": ["shared", "m", "only-b"]}).json()["items"]
+    assert [item.get("value") for item in a_got] == ["first's", "a-m", None]
+    b_got = call(b, "mget", {"keys": ["shared", "m", "only-a"]}).json()["items"]
+    assert [item.get("value") for item in b_got] == ["second's", "b-m", None]
+
+    # A deletes: B's copies survive.
+    assert call(a, "delete", {"key": "shared"}).json()["deleted"] is True
+    assert call(a, "delete", {"key": "m"}).json()["deleted"] is True
     assert call(b, "get", {"key": "shared"}).json()["value"] == "second's"
-    assert call(a, "get", {"key": "only-b"}).json()["hit"] is False
-    call(a, "delete", {"key": "shared"})
-    assert call(b, "get", {"key": "shared"}).json()["value"] == "second's"
+    assert call(b, "get", {"key": "m"}).json()["value"] == "b-m"
+
+    # Counters: each organization's stats are its own traffic only, and B's do not move with A's.
     first_counts, second_counts = counts(first), counts(second)
-    assert (first_counts["sets"], first_counts["deletes"]) == (1, 1)
-    assert (second_counts["sets"], second_counts["deletes"]) == (2, 1)
-    stats_a = call(a, "stats").json()["today"]
-    assert stats_a["requests"] == first_counts["requests"]
+    assert (first_counts["sets"], first_counts["deletes"]) == (3, 2)
+    assert (second_counts["sets"], second_counts["deletes"]) == (3, 1)
+    b_before = stats(b)
+    assert b_before["requests"] == second_counts["requests"] == 1 + 3 + 1 + 1 + 2 + 3 + 2
+    for _ in range(5):
+        call(a, "get", {"key": "only-a"})
+    call(a, "set", {"key": "more", "value": "x" * 100})
+    assert stats(b) == b_before
+    a_stats = stats(a)
+    assert a_stats["requests"] == counts(first)["requests"] == first_counts["requests"] + 6
+    assert a_stats["hits"] == counts(first)["hits"]
 
 
 def test_deleting_a_namespace_frees_its_values_and_counters_only(

@@ -17,6 +17,7 @@ from redis.retry import Retry
 from cache_api import authcache, stores
 from tenants import auth
 from tests.cache_api.conftest import call
+from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.services]
 
@@ -115,8 +116,17 @@ def test_redis_down_gives_503_other_endpoints_work_and_it_recovers(private_redis
     # A fresh worker (empty in-process cache) also answers 503, not 500.
     authcache.clear()
     assert call(api, "get", {"key": "k"}).status_code == 503
-    # The rest of the process keeps serving: health, and API-key auth for the other apps (database fallback).
+    # The rest of the process keeps serving: health, another HTTP API that needs no Redis (session login),
+    # and API-key auth for the other apps (database fallback).
     assert client.get("/healthz").status_code == 200
+    user = UserFactory()
+    login = client.post(
+        "/api/auth/login", {"email": user.email, "password": DEFAULT_PASSWORD}, content_type="application/json"
+    )
+    assert login.status_code == 200, login.content
+    assert login.json()["user"] == {"email": user.email}
+    wrong = client.post("/api/auth/login", {"email": user.email, "password": "wrong"}, content_type="application/json")
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_credentials"
     assert auth.resolve(tenant.plaintext, tenant.namespace.name).organization_id == tenant.organization.id
     with pytest.raises(auth.ApiError):
         auth.resolve(tenant.plaintext, "no-such-namespace")
