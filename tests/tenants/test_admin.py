@@ -338,3 +338,17 @@ def test_admin_user_add_lowercases_and_refuses_a_case_variant(staff_client):
     again = staff_client.post("/admin/tenants/user/add/", {**data, "email": "NEW.person@example.com"})
     assert again.status_code == 200 and "already exists" in again.content.decode()
     assert User.objects.filter(email__iexact="new.person@example.com").count() == 1
+
+
+def test_a_refusal_the_form_did_not_foresee_is_a_message_not_a_500(staff_client, org, monkeypatch):
+    """E.g. a concurrent add took the last slot between the form check and the locked create."""
+    from tenants import services
+
+    for name in ("four", "five"):
+        services.create_namespace(org, name, ["kv_cache"])
+    monkeypatch.setattr(services, "check_new_namespace", lambda *a, **k: None)
+    response = add_namespace(staff_client, org, name="six")
+    assert response.status_code == 302
+    assert Namespace.objects.filter(organization=org).count() == 5
+    page = staff_client.get(response["Location"])
+    assert "at most 5 namespaces" in page.content.decode()
