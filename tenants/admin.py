@@ -56,6 +56,12 @@ class SectorForm(forms.ModelForm):
             services.validate_sector_template(template)
         except ApiError as exc:  # a template that cannot provision would fail every signup for the sector
             raise forms.ValidationError(exc.message) from exc
+        signup_plan = Plan.objects.filter(slug=services.DEFAULT_PLAN_SLUG).first()
+        limit = signup_plan.max_namespaces if signup_plan else None
+        if limit is not None and len(template) > limit:
+            raise forms.ValidationError(
+                f"Self-serve signups get the {signup_plan.name} plan, which allows at most {limit} namespaces."
+            )
         return template
 
 

@@ -295,6 +295,7 @@ def test_inline_refuses_a_zero_ttl(staff_client, org):
         ('[{"name": "a", "nodes": [], "default_ttl": 0}]', "1 to 2592000"),
         ('[{"name": "a"}, {"name": "a"}]', "twice"),
         ('{"name": "a"}', "list"),
+        ("[" + ", ".join(f'{{"name": "n{i}"}}' for i in range(6)) + "]", "at most 5 namespaces"),  # starter: 5
     ],
 )
 def test_sector_templates_are_validated_in_admin(staff_client, template, message):
