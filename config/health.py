@@ -1,19 +1,27 @@
 """Liveness and readiness: the same checks back /readyz and `manage.py check_status`."""
 
+import logging
 import time
 
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 
+logger = logging.getLogger(__name__)
 
-def _timed(check):
+UNAVAILABLE = "unavailable"
+
+
+def _timed(name, check):
     started = time.perf_counter()
     try:
         detail = check()
         result = {"ok": True, "detail": detail}
-    except Exception as exc:  # any failure means "not ready"; the message says why
-        result = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # any failure means "not ready"
+        # The exception text (hosts, ports, driver messages) is for operators: logged and shown by
+        # check_status, never sent by the unauthenticated /readyz.
+        logger.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+        result = {"ok": False, "detail": UNAVAILABLE, "error": f"{type(exc).__name__}: {exc}"}
     result["ms"] = round((time.perf_counter() - started) * 1000, 2)
     return result
 
@@ -39,16 +47,17 @@ def _check_broker():
         return "eager (no CELERY_BROKER_URL; tasks run in-process)"
     from config.celery import app
 
-    with app.connection_for_write() as conn:
+    with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
     return conn.transport_cls if isinstance(conn.transport_cls, str) else "broker"
 
 
 def readiness():
+    """(ready, checks); a failed check carries its exception text in "error" (not for HTTP answers)."""
     checks = {
-        "database": _timed(_check_database),
-        "redis": _timed(_check_redis),
-        "broker": _timed(_check_broker),
+        "database": _timed("database", _check_database),
+        "redis": _timed("redis", _check_redis),
+        "broker": _timed("broker", _check_broker),
     }
     return all(c["ok"] for c in checks.values()), checks
 
@@ -59,4 +68,5 @@ def healthz(request):
 
 def readyz(request):
     ready, checks = readiness()
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    public = {name: {k: v for k, v in check.items() if k != "error"} for name, check in checks.items()}
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": public}, status=200 if ready else 503)

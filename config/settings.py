@@ -83,6 +83,12 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # libpq waits forever for an unreachable host by default; /readyz and requests must fail fast instead.
+    # A connect_timeout given in DATABASE_URL's query string wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3)
+    )
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
@@ -140,6 +146,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/portal/login/"
+# Reverse proxies in front of the app that append to X-Forwarded-For; 0 = use REMOTE_ADDR (the login
+# limiter keys on the client address, which behind a proxy is otherwise the proxy's own).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 LOGIN_REDIRECT_URL = "/portal/dashboard/"
 
 LANGUAGE_CODE = "en-us"
@@ -259,7 +268,7 @@ CELERY_BEAT_SCHEDULE["portal-weekly-reports"] = {
     "task": "portal.send_weekly_reports",
     "schedule": crontab(day_of_week="mon", hour=7, minute=0),
 }
-# Failed portal logins allowed per email and per client address before a pause.
+# Failed logins (portal and POST /api/auth/login) allowed per email and per client address before a pause.
 PORTAL_LOGIN_MAX_FAILURES = env.int("PORTAL_LOGIN_MAX_FAILURES", default=5)
 PORTAL_LOGIN_LOCKOUT_SECONDS = env.int("PORTAL_LOGIN_LOCKOUT_SECONDS", default=900)
 # Links in emails sent outside a request (weekly reports).

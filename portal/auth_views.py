@@ -1,11 +1,9 @@
 """Signup, login (rate-limited), logout and password reset: Django's auth views with portal templates."""
 
-import hashlib
-
-from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.core.cache import cache
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.forms.utils import ErrorDict
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.csrf import csrf_protect
@@ -14,6 +12,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from config.errors import ApiError
 from portal.access import SESSION_ORG_KEY
 from portal.forms import LoginForm, SignupForm
+from tenants import login_limits
 from tenants import services as tenant_services
 from tenants.models import Sector
 
@@ -63,40 +62,32 @@ def signup(request):
     return render(request, "portal/signup.html", {"form": form, "sectors": _sector_templates()})
 
 
-def _failure_keys(request, email):
-    digest = hashlib.sha256((email or "").strip().lower().encode()).hexdigest()[:32]
-    address = request.META.get("REMOTE_ADDR", "")
-    return [f"portal:login-fail:email:{digest}", f"portal:login-fail:addr:{address}"]
-
-
 class LoginView(auth_views.LoginView):
-    """Django's login view; after PORTAL_LOGIN_MAX_FAILURES failures for one email or one address, pause."""
+    """Django's login view, behind the shared failed-login limiter (tenants.login_limits)."""
 
     template_name = "portal/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):
-        keys = _failure_keys(request, request.POST.get("username"))
-        if any((cache.get(key) or 0) >= settings.PORTAL_LOGIN_MAX_FAILURES for key in keys):
-            form = self.get_form()
-            minutes = max(1, settings.PORTAL_LOGIN_LOCKOUT_SECONDS // 60)
-            form.errors.clear()
-            form.add_error(None, f"Too many failed sign-in attempts. Try again in {minutes} minutes.")
-            return self.render_to_response(self.get_context_data(form=form), status=429)
+        email = request.POST.get("username")
+        wait = login_limits.locked_out(request, email)
+        if wait:
+            # An unbound form: binding it would authenticate, i.e. check the password while locked out.
+            form = self.get_form_class()(request, initial={"username": email or ""})
+            message = form.error_class([login_limits.lockout_message(wait)], error_class="nonfield")
+            form._errors = ErrorDict({NON_FIELD_ERRORS: message})
+            response = self.render_to_response(self.get_context_data(form=form), status=429)
+            response["Retry-After"] = str(wait)
+            return response
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        for key in _failure_keys(self.request, self.request.POST.get("username")):
-            if not cache.add(key, 1, settings.PORTAL_LOGIN_LOCKOUT_SECONDS):
-                try:
-                    cache.incr(key)
-                except ValueError:  # expired between add and incr
-                    cache.add(key, 1, settings.PORTAL_LOGIN_LOCKOUT_SECONDS)
+        login_limits.record_failure(self.request, self.request.POST.get("username"))
         return super().form_invalid(form)
 
     def form_valid(self, form):
-        cache.delete(_failure_keys(self.request, form.get_user().email)[0])
+        login_limits.record_success(self.request, form.get_user().email)
         return super().form_valid(form)
 
 

@@ -15,9 +15,22 @@ class UserManager(BaseUserManager):
     def _create(self, email, password, **extra):
         if not email:
             raise ValueError("An email is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=self.normalize_email(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
+        return user
+
+    @classmethod
+    def normalize_email(cls, email):
+        # Emails are stored lowercased on every path (signup, portal, admin, createsuperuser).
+        return super().normalize_email(email or "").lower()
+
+    def get_by_natural_key(self, email):
+        """Login lookup, case-insensitive: "Ops@X.example" finds "ops@x.example"."""
+        # An exact match first: rows saved before emails were lowercased may differ only in case.
+        user = self.filter(email=email).first() or self.filter(email__iexact=email).order_by("id").first()
+        if user is None:
+            raise self.model.DoesNotExist(f"No user with email {email!r}.")
         return user
 
     def create_user(self, email, password=None, **extra):
@@ -42,6 +55,15 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.email
+
+    def clean(self):
+        super().clean()
+        self.email = type(self).objects.normalize_email(self.email)
+
+    def save(self, *args, **kwargs):
+        if self.email:
+            self.email = type(self).objects.normalize_email(self.email)
+        super().save(*args, **kwargs)
 
 
 class Plan(models.Model):

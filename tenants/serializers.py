@@ -10,14 +10,15 @@ class SignupOrganizationSerializer(serializers.Serializer):
 
 
 class SignupSerializer(serializers.Serializer):
-    email = serializers.EmailField()
-    password = serializers.CharField(min_length=8, max_length=128, write_only=True)
+    email = serializers.EmailField(max_length=254)  # the column's length (RFC 5321 path limit)
+    # Passwords are taken byte for byte: trimming would make "secret " and "secret" one password.
+    password = serializers.CharField(min_length=8, max_length=128, write_only=True, trim_whitespace=False)
     organization = SignupOrganizationSerializer()
 
 
 class LoginSerializer(serializers.Serializer):
-    email = serializers.EmailField()
-    password = serializers.CharField(write_only=True)
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(write_only=True, max_length=4096, trim_whitespace=False)
 
 
 class NamespaceOutSerializer(serializers.ModelSerializer):

@@ -9,6 +9,7 @@ resolution send `tenant_auth_changed` after commit, so caches of resolved keys
 import datetime
 from dataclasses import dataclass
 
+from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -16,6 +17,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.text import slugify
 
+from config.errors import ApiError
 from tenants import keys, nodes, selectors
 from tenants.exceptions import PlanLimitExceeded, invalid_field
 from tenants.models import NAMESPACE_NAME_VALIDATOR, ApiKey, Membership, Namespace, Organization, Plan, Sector, User
@@ -24,7 +26,6 @@ from tenants.models import NAMESPACE_NAME_VALIDATOR, ApiKey, Membership, Namespa
 tenant_auth_changed = Signal()
 
 DEFAULT_PLAN_SLUG = "starter"
-SLUG_ATTEMPTS = 50
 LAST_USED_GRANULARITY = datetime.timedelta(minutes=1)
 
 
@@ -56,39 +57,77 @@ def base_slug(name):
     return (slugify(name) or "org")[:120]
 
 
-def _create_organization_with_unique_slug(**fields):
-    """Insert with the name's slug, adding -2, -3... on clashes.
+def _free_slug(root, also_taken=()):
+    """The root, or root-N with the smallest N >= 2 that no organization (and no failed attempt) holds."""
+    taken = set(Organization.objects.filter(slug__startswith=root).values_list("slug", flat=True))
+    taken.update(also_taken)
+    if root not in taken:
+        return root
+    suffix = 2
+    while f"{root}-{suffix}" in taken:
+        suffix += 1
+    return f"{root}-{suffix}"
 
-    The unique constraint is the arbiter: two signups racing for one name both
-    succeed, the loser retrying with the next suffix inside a savepoint.
+
+def _create_organization_with_unique_slug(**fields):
+    """Insert with the name's slug, or the first free -2, -3... suffix.
+
+    Always succeeds: the free slug is computed from the slugs that exist. The
+    unique constraint is the arbiter between concurrent signups: the loser of
+    a race retries inside a savepoint with a fresh read, never reusing a slug
+    it lost, so every retry makes progress.
     """
     root = base_slug(fields["name"])
-    taken = set(Organization.objects.filter(slug__startswith=root).values_list("slug", flat=True))
-    suffix = 1
-    for _ in range(SLUG_ATTEMPTS):
-        candidate = root if suffix == 1 else f"{root}-{suffix}"
-        suffix += 1
-        if candidate in taken:
-            continue
+    lost = set()
+    while True:
+        candidate = _free_slug(root, lost)
         try:
             with transaction.atomic():
                 return Organization.objects.create(slug=candidate, **fields)
         except IntegrityError:
-            taken.add(candidate)
-    raise invalid_field("organization.name", "Could not find a free slug for this name; try another name.")
+            lost.add(candidate)
+
+
+EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
 
 def validate_new_user(email, password):
-    email = User.objects.normalize_email(email or "").lower()
+    """The normalized email; `password=None` means "no password yet" (unusable until a reset)."""
+    email = User.objects.normalize_email(email)
     if not email:
         raise invalid_field("email", "An email address is required.")
+    if len(email) > EMAIL_MAX_LENGTH:
+        raise invalid_field("email", f"At most {EMAIL_MAX_LENGTH} characters.")
     if User.objects.filter(email__iexact=email).exists():
         raise invalid_field("email", "An account with this email already exists.")
-    try:
-        validate_password(password, User(email=email))
-    except DjangoValidationError as exc:
-        raise invalid_field("password", " ".join(exc.messages)) from exc
+    if password is not None:
+        try:
+            validate_password(password, User(email=email))
+        except DjangoValidationError as exc:
+            raise invalid_field("password", " ".join(exc.messages)) from exc
     return email
+
+
+def send_set_password_email(user, request):
+    """Email `user` a link to choose a password (Django's reset tokens and the portal's reset pages).
+
+    Django's PasswordResetForm skips users without a usable password, which
+    is exactly the new owner onboarded by staff; this form addresses the one
+    user given instead of looking users up.
+    """
+
+    class _OneUserForm(PasswordResetForm):
+        def get_users(self, email):
+            return [user] if user.is_active else []
+
+    form = _OneUserForm(data={"email": user.email})
+    form.is_valid()
+    form.save(
+        request=request,
+        use_https=request.is_secure(),
+        subject_template_name="tenants/email/set_password_subject.txt",
+        email_template_name="tenants/email/set_password.txt",
+    )
 
 
 def provision_organization(
@@ -104,6 +143,10 @@ def provision_organization(
     if not (name or "").strip():
         raise invalid_field("organization.name", "An organization name is required.")
     template = sector.namespaces or []
+    try:
+        validate_sector_template(template)
+    except ApiError as exc:  # saved before admin validated templates: refuse cleanly, provision nothing
+        raise invalid_field("organization.sector", f"Sector '{sector_slug}' is misconfigured ({exc.message}).") from exc
     if plan.max_namespaces is not None and len(template) > plan.max_namespaces:
         raise PlanLimitExceeded(plan, "max_namespaces", plan.max_namespaces, "namespaces")
 
@@ -166,6 +209,57 @@ def _validate_namespace(name, node_list, default_ttl):
         raise invalid_field("nodes", f"Unknown nodes: {', '.join(unknown)}.")
     if not isinstance(default_ttl, int) or not 1 <= default_ttl <= 2592000:
         raise invalid_field("default_ttl", "Must be an integer from 1 to 2592000 seconds.")
+
+
+TEMPLATE_KEYS = {"name", "nodes", "default_ttl"}
+
+
+def validate_sector_template(template):
+    """A sector's namespace list must provision cleanly: raises ApiError naming the bad entry.
+
+    Checked when staff save a sector, so a bad template fails in admin, not at every signup.
+    """
+    if not isinstance(template, list):
+        raise invalid_field("namespaces", 'A list of {"name", "nodes", "default_ttl"} objects.')
+    seen = set()
+    for index, spec in enumerate(template):
+        where = f"namespaces[{index}]"
+        if not isinstance(spec, dict):
+            raise invalid_field(where, 'Each entry is an object: {"name": ..., "nodes": [...], "default_ttl": ...}.')
+        unknown_keys = sorted(set(spec) - TEMPLATE_KEYS)
+        if unknown_keys:
+            raise invalid_field(where, f"Unknown keys: {', '.join(unknown_keys)}.")
+        name = spec.get("name")
+        if not isinstance(name, str):
+            raise invalid_field(f"{where}.name", "A namespace name (string) is required.")
+        node_list = spec.get("nodes", [])
+        if not isinstance(node_list, list) or not all(isinstance(n, str) for n in node_list):
+            raise invalid_field(f"{where}.nodes", "A list of node slugs.")
+        default_ttl = spec.get("default_ttl", Namespace.DEFAULT_TTL)
+        if isinstance(default_ttl, bool):
+            default_ttl = None
+        try:
+            _validate_namespace(name, node_list, default_ttl)
+        except ApiError as exc:
+            raise invalid_field(f"{where}.{exc.extra['field']}", exc.message.split(": ", 1)[-1]) from exc
+        if name in seen:
+            raise invalid_field(f"{where}.name", f"Namespace '{name}' appears twice.")
+        seen.add(name)
+    return template
+
+
+def check_new_namespace(organization, name, node_list=(), default_ttl=Namespace.DEFAULT_TTL, adding=1):
+    """What create_namespace would refuse, without writing (forms call it to show errors in place).
+
+    `adding` is how many namespaces the form creates at once (an admin inline may add several).
+    create_namespace checks again under a lock; this is for messages, not for safety.
+    """
+    _validate_namespace(name, list(node_list), default_ttl)
+    limit = organization.plan.max_namespaces
+    if limit is not None and selectors.namespace_count(organization) + adding > limit:
+        raise PlanLimitExceeded(organization.plan, "max_namespaces", limit, "namespaces")
+    if Namespace.objects.filter(organization=organization, name=name).exists():
+        raise invalid_field("name", f"Namespace '{name}' already exists.")
 
 
 def _create_namespace_row(organization, name, node_list, default_ttl):

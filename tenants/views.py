@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.errors import ApiError
-from tenants import selectors, services
+from tenants import login_limits, selectors, services
 from tenants.serializers import (
     LoginSerializer,
     NamespaceOutSerializer,
@@ -61,15 +61,32 @@ class SignupView(APIView):
 class LoginView(APIView):
     authentication_classes = []
 
-    @extend_schema(request=LoginSerializer, responses={200: dict}, summary="Start a session (for the portal)")
+    @extend_schema(
+        request=LoginSerializer,
+        responses={200: dict},
+        summary="Start a session (for the portal)",
+        description="401 invalid_credentials on a wrong email or password. After PORTAL_LOGIN_MAX_FAILURES "
+        "failures for one email or one client address (shared with the portal login), 429 "
+        "too_many_login_failures with Retry-After until the window ends; the password is not checked then.",
+    )
     def post(self, request):
         serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(
-            request, email=serializer.validated_data["email"].lower(), password=serializer.validated_data["password"]
-        )
+        email = serializer.validated_data["email"]
+        wait = login_limits.locked_out(request, email)
+        if wait:  # refused before the password is checked
+            raise ApiError(
+                "too_many_login_failures",
+                login_limits.lockout_message(wait),
+                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(wait)},
+                retry_after=wait,
+            )
+        user = authenticate(request, email=email, password=serializer.validated_data["password"])
         if user is None:
+            login_limits.record_failure(request, email)
             raise ApiError("invalid_credentials", "Email or password is wrong.", status_code=401)
+        login_limits.record_success(request, email)
         login(request, user)
         organizations = selectors.organizations_for_user(user)
         return Response(

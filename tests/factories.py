@@ -1,4 +1,6 @@
-"""factory-boy factories for every tenant model. Other apps add theirs beside their tests."""
+"""factory-boy factories for every tenant model, plus the simple rows of dedup, cdn_eval and portal."""
+
+import datetime
 
 import factory
 from django.utils import timezone
@@ -91,3 +93,57 @@ class ApiKeyFactory(factory.django.DjangoModelFactory):
         obj = super()._create(model_class, *args, **kwargs)
         obj.plaintext = plaintext
         return obj
+
+
+# --- Rows of the other apps that tests set up directly ---------------------------------------------
+# (dedup's Pack/Chunk/File rows need real pack bytes and manifests: tests make them through dedup.services.)
+
+
+class NamespaceConfigFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "dedup.NamespaceConfig"
+
+    namespace = factory.SubFactory(NamespaceFactory)
+
+
+class NamespaceTotalsFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "dedup.NamespaceTotals"
+
+    namespace = factory.SubFactory(NamespaceFactory)
+
+
+class StorageDailyFactory(factory.django.DjangoModelFactory):
+    """One day's snapshot of what a namespace holds."""
+
+    class Meta:
+        model = "dedup.StorageDaily"
+
+    namespace = factory.SubFactory(NamespaceFactory)
+    organization = factory.LazyAttribute(lambda o: o.namespace.organization)
+    day = factory.Sequence(lambda n: datetime.date(2026, 1, 1) + datetime.timedelta(days=n))
+    files = 10
+    logical_bytes = 10 * 1024 * 1024
+    stored_bytes = 4 * 1024 * 1024
+
+
+class EvaluationFactory(factory.django.DjangoModelFactory):
+    """A queued inline evaluation (no spooled input)."""
+
+    class Meta:
+        model = "cdn_eval.Evaluation"
+
+    namespace = factory.SubFactory(NamespaceFactory, nodes=["cdn_accelerator", "desktop_cdn"])
+    organization = factory.LazyAttribute(lambda o: o.namespace.organization)
+
+
+class AppliedUsageBatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "portal.AppliedUsageBatch"
+
+    batch_id = factory.Sequence(lambda n: f"batch-{n:08d}")
+    run_id = "run-0001"
+    namespace = factory.SubFactory(NamespaceFactory)
+    organization = factory.LazyAttribute(lambda o: o.namespace.organization)
+    day = datetime.date(2026, 1, 1)
+    counts = factory.LazyFunction(lambda: {"hits": 1, "misses": 0})

@@ -2,7 +2,7 @@ import subprocess
 import sys
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +24,40 @@ def test_check_status_command_prints_each_dependency(capsys):
     out = capsys.readouterr().out
     for name in ("database", "redis", "broker", "ready"):
         assert name in out
+
+
+def test_readyz_names_a_failing_dependency_without_its_error_text(client, settings, caplog):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:1//"  # nothing listens on port 1
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["broker"] == {"ok": False, "detail": "unavailable", "ms": body["checks"]["broker"]["ms"]}
+    assert body["checks"]["database"]["ok"] is True
+    assert "127.0.0.1" not in response.content.decode() and "refused" not in response.content.decode().lower()
+    assert any("broker" in r.getMessage() and "Error" in r.getMessage() for r in caplog.records)  # logged instead
+
+
+def test_check_status_fails_and_shows_the_error_to_the_operator(settings, capsys):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:1//"
+    with pytest.raises(CommandError):
+        call_command("check_status")
+    out = capsys.readouterr().out
+    assert "FAIL broker" in out and "Error" in out
+
+
+def test_postgresql_gets_a_connect_timeout():
+    code = "import os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; from django.conf import settings; "
+    code += "print(settings.DATABASES['default']['OPTIONS'].get('connect_timeout'))"
+    base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": "."}
+    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**base, "DATABASE_URL": "postgres://u@db.invalid:5432/x"})
+    assert default.stdout.strip() == "3", default.stderr
+    given = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={**base, "DATABASE_URL": "postgres://u@db.invalid:5432/x?connect_timeout=9"})
+    assert given.stdout.strip() == "9", given.stderr
 
 
 def _settings_import(env):

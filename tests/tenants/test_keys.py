@@ -47,6 +47,23 @@ def test_expired_key_is_rejected():
     assert selectors.find_api_key(fresh.plaintext) == fresh
 
 
+def test_expired_key_is_refused_over_http(api_client):
+    from tests.factories import NamespaceFactory
+
+    namespace = NamespaceFactory(name="storage")
+    expired = ApiKeyFactory(
+        organization=namespace.organization, expires_at=timezone.now() - datetime.timedelta(seconds=1)
+    )
+    fresh = ApiKeyFactory(organization=namespace.organization)
+    for key, status, code in [(expired, 401, "invalid_api_key"), (fresh, 200, None)]:
+        response = api_client.post(
+            "/api/cache/get", {"key": "k"}, format="json", HTTP_X_API_KEY=key.plaintext, HTTP_X_NAMESPACE="storage"
+        )
+        assert response.status_code == status, response.content
+        if code:
+            assert response.json()["error"]["code"] == code
+
+
 def test_key_of_deactivated_organization_is_rejected():
     key = ApiKeyFactory()
     services.set_active(key.organization, False)

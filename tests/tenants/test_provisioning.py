@@ -69,6 +69,29 @@ def test_slug_clashes_get_suffixes():
     assert slugs == ["jettythunder", "jettythunder-2", "jettythunder-3"]
 
 
+def test_slug_allocation_never_runs_out_of_suffixes():
+    OrganizationFactory(name="Acme", slug="acme")
+    for n in range(2, 61):  # more clashes than the old fixed number of attempts (50)
+        OrganizationFactory(name="Acme", slug=f"acme-{n}")
+    OrganizationFactory(name="Acme 2024", slug="acme-2024")  # a number in a name is not a suffix to continue
+    assert provision(name="Acme").organization.slug == "acme-61"
+    assert provision(name="Acme").organization.slug == "acme-62"
+
+
+def test_slug_allocation_fills_the_first_gap():
+    OrganizationFactory(name="Gap", slug="gap")
+    OrganizationFactory(name="Gap", slug="gap-3")
+    assert provision(name="Gap").organization.slug == "gap-2"
+
+
+def test_a_misconfigured_sector_template_refuses_signup_cleanly():
+    Sector.objects.filter(slug="media").update(namespaces=[{"nodes": ["kv_cache"]}])  # saved before validation
+    with pytest.raises(ApiError) as err:
+        provision(sector="media")
+    assert err.value.extra["field"] == "organization.sector"
+    assert not Organization.objects.exists()
+
+
 def test_provisioning_is_atomic_when_a_later_step_fails():
     UserFactory(email="taken@example.com")
     with pytest.raises(ApiError) as err:

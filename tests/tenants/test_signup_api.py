@@ -92,3 +92,58 @@ def test_unknown_api_path_is_json_404(client):
     response = client.get("/api/nope")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_email_longer_than_the_column_is_a_400_on_email(api_client):
+    """255-320 characters pass the email syntax check; the varchar(254) column would raise on PostgreSQL."""
+    email = "a" * 60 + "@" + ".".join(["b" * 60] * 4) + ".example"
+    assert 254 < len(email) <= 320
+    response = api_client.post(SIGNUP, body(email=email), format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["field"] == "email"
+    assert not Organization.objects.exists()
+
+
+def test_service_refuses_an_overlong_email_for_every_caller():
+    from config.errors import ApiError
+    from tenants import services
+
+    with pytest.raises(ApiError) as err:
+        services.validate_new_user("a" * 250 + "@x.example", DEFAULT_PASSWORD)
+    assert err.value.extra["field"] == "email"
+
+
+def test_passwords_are_not_trimmed(api_client):
+    padded = "  " + DEFAULT_PASSWORD + "  "
+    assert api_client.post(SIGNUP, body(password=padded), format="json").status_code == 201
+    login = "/api/auth/login"
+    trimmed = api_client.post(login, {"email": "ops@jettythunder.example", "password": DEFAULT_PASSWORD}, format="json")
+    assert trimmed.status_code == 401
+    exact = api_client.post(login, {"email": "ops@jettythunder.example", "password": padded}, format="json")
+    assert exact.status_code == 200
+
+
+def test_emails_are_lowercased_on_every_save_path_and_login_ignores_case(api_client, client):
+    from tenants.models import User
+
+    by_manager = User.objects.create_user("Mixed.Case@Example.COM", DEFAULT_PASSWORD)
+    assert by_manager.email == "mixed.case@example.com"
+    by_factory = UserFactory(email="Factory@Example.com")  # a plain save(), as the admin's forms do
+    by_factory.refresh_from_db()
+    assert by_factory.email == "factory@example.com"
+    for email in ("MIXED.case@example.com", "mixed.case@example.com"):
+        response = api_client.post("/api/auth/login", {"email": email, "password": DEFAULT_PASSWORD}, format="json")
+        assert response.status_code == 200, email
+        assert client.login(email=email, password=DEFAULT_PASSWORD)
+    portal = client.post("/portal/login/", {"username": "FACTORY@example.com", "password": DEFAULT_PASSWORD})
+    assert portal.status_code == 302
+
+
+def test_a_legacy_mixed_case_row_can_still_log_in(api_client):
+    from tenants.models import User
+
+    user = UserFactory()
+    User.objects.filter(pk=user.pk).update(email="Legacy@Example.com")  # saved before lowercasing existed
+    response = api_client.post("/api/auth/login", {"email": "legacy@example.com", "password": DEFAULT_PASSWORD},
+                               format="json")
+    assert response.status_code == 200

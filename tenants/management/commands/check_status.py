@@ -10,7 +10,7 @@ class Command(BaseCommand):
         ready, checks = readiness()
         for name, check in checks.items():
             mark = "ok  " if check["ok"] else "FAIL"
-            self.stdout.write(f"{mark} {name:<9} {check['ms']:>8.2f} ms  {check['detail']}")
+            self.stdout.write(f"{mark} {name:<9} {check['ms']:>8.2f} ms  {check.get('error', check['detail'])}")
         if not ready:
             raise CommandError("Not ready.")
         self.stdout.write(self.style.SUCCESS("ready"))
