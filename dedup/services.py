@@ -372,6 +372,15 @@ def _apply_deltas(deltas, organization_id):
     return added, freed, by_delta
 
 
+def _move_refcounts(by_delta):
+    # Chunks freed here stay protected for a grace period: an upload that looked them up while they were
+    # still referenced did not protect them (that would be a write per chunk on every re-upload) and may
+    # be about to commit them.
+    freed_until = timezone.now() + grace_period()
+    for delta, chunk_ids in by_delta.items():
+        sql.add_refcount(chunk_ids, delta, freed_until=freed_until if delta < 0 else None)
+
+
 def commit_file(
     context, path, *, size, sha256, ids, sizes, content_type, profile_name, origin_fetched=False, totals=None
 ):
@@ -387,8 +396,7 @@ def commit_file(
         quota = context.plan.storage_quota_bytes
         if quota is not None and added > freed and storage.stored_bytes + added - freed > quota:
             raise quota_exceeded(context.plan.name, quota, storage.stored_bytes + added - freed)
-        for delta, chunk_ids in by_delta.items():
-            sql.add_refcount(chunk_ids, delta)
+        _move_refcounts(by_delta)
         fields = {
             "organization_id": organization_id,
             "size": size,
@@ -435,7 +443,10 @@ def known_manifest(organization_id, sha256):
     if blob is None:
         return None
     entries = manifests.decode(blob)
-    return entries["id"].tolist(), entries["size"].tolist()
+    ids = entries["id"].tolist()
+    if sql.any_corrupt(organization_id, ids):
+        return None  # the full path re-stores (repairs) the corrupt chunks from the body
+    return ids, entries["size"].tolist()
 
 
 def hash_only(read, known):
@@ -517,8 +528,7 @@ def delete_file(context, path):
             return False
         deltas = _refcount_deltas([], existing.manifest)
         _, freed, by_delta = _apply_deltas(deltas, context.organization_id)
-        for delta, chunk_ids in by_delta.items():
-            sql.add_refcount(chunk_ids, delta)
+        _move_refcounts(by_delta)
         existing.delete()
         storage.stored_bytes -= freed
         storage.updated_at = timezone.now()
@@ -535,8 +545,7 @@ def delete_namespace_files(namespace):
             for chunk_id, delta in _refcount_deltas([], blob).items():
                 deltas[chunk_id] += delta
         _, freed, by_delta = _apply_deltas(dict(deltas), namespace.organization_id)
-        for delta, chunk_ids in by_delta.items():
-            sql.add_refcount(chunk_ids, delta)
+        _move_refcounts(by_delta)
         File.objects.filter(namespace=namespace).delete()
         storage.stored_bytes -= freed
         storage.save(update_fields=["stored_bytes"])
@@ -727,7 +736,11 @@ def _mark_and_sweep(organization_id, now, limit):
             if refcount != expected:
                 # The counts are only a fast path; the manifests are the truth.
                 log.warning("chunk %s refcount %s, manifests say %s: fixed", chunk_id, refcount, expected)
-                Chunk.objects.filter(id=chunk_id).update(refcount=expected)
+                fix = {"refcount": expected}
+                if refcount > 0 and not expected:
+                    # Freed only now: an upload may have found it referenced, as after a delete.
+                    fix["protected_until"] = protected_until = max(protected_until, now + grace_period())
+                Chunk.objects.filter(id=chunk_id).update(**fix)
                 report["refcounts_fixed"] += 1
             if expected:
                 stored += size

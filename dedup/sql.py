@@ -145,16 +145,32 @@ def refcount_rows(organization_id, ids):
     return rows
 
 
-def add_refcount(ids, delta):
+def add_refcount(ids, delta, freed_until=None):
+    """refcount += delta. With `freed_until`, a chunk the change leaves unreferenced is protected until then:
+    an upload that found it still referenced (and so did not protect it) may be about to commit it."""
     ids = [int(i) for i in ids]
     if not ids:
         return
     if _postgres():
         with _binary_cursor() as cursor:
-            cursor.execute("UPDATE dedup_chunk SET refcount = refcount + %s WHERE id = ANY(%b::bigint[])", [delta, ids])
+            if freed_until is None:
+                cursor.execute(
+                    "UPDATE dedup_chunk SET refcount = refcount + %s WHERE id = ANY(%b::bigint[])", [delta, ids]
+                )
+            else:
+                cursor.execute(
+                    "UPDATE dedup_chunk SET refcount = refcount + %s, protected_until = CASE"
+                    " WHEN refcount + %s <= 0 AND protected_until < %s THEN %s ELSE protected_until END"
+                    " WHERE id = ANY(%b::bigint[])",
+                    [delta, delta, freed_until, freed_until, ids],
+                )
         return
     for batch in _batches(ids):
         Chunk.objects.filter(id__in=batch).update(refcount=F("refcount") + delta)
+        if freed_until is not None:
+            Chunk.objects.filter(id__in=batch, refcount__lte=0, protected_until__lt=freed_until).update(
+                protected_until=freed_until
+            )
 
 
 def protect(ids, until):
@@ -215,3 +231,22 @@ def delete_unreferenced(ids, now):
         Chunk.objects.filter(id__in=[row[0] for row in rows]).delete()
         deleted += rows
     return deleted
+
+
+def any_corrupt(organization_id, ids):
+    """True if any of the organization's chunks among `ids` is marked corrupt."""
+    ids = sorted({int(i) for i in ids})
+    if not ids:
+        return False
+    if _postgres():
+        with _binary_cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM dedup_chunk WHERE organization_id = %s AND id = ANY(%b::bigint[])"
+                " AND corrupt)",
+                [organization_id, ids],
+            )
+            return cursor.fetchall()[0][0]
+    return any(
+        Chunk.objects.filter(organization_id=organization_id, id__in=batch, corrupt=True).exists()
+        for batch in _batches(ids)
+    )

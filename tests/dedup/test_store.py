@@ -115,3 +115,26 @@ def test_crash_before_index_rows_leaves_only_a_pack_object(tenant, monkeypatch, 
         tenant.put("crash2.bin", data)
     assert not Chunk.objects.exists() and not File.objects.exists()
     assert list(blobstore.get_backend().list("packs/"))  # durable but unreferenced: GC's job
+
+
+def test_declared_hash_of_content_with_a_corrupt_chunk_repairs_it(tenant, blob_root):
+    import hashlib
+
+    data = random_bytes(150_000, seed=22)
+    tenant.put("c.bin", data)
+    chunk = Chunk.objects.filter(organization=tenant.organization).order_by("offset").first()
+    path = blob_root / chunk.pack.key
+    raw = bytearray(path.read_bytes())
+    raw[chunk.offset + 10] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    assert tenant.get("c.bin").status_code == 500
+    chunk.refresh_from_db()
+    assert chunk.corrupt
+    # The declared hash names known content, but one of its chunks is corrupt: it must not be reused blindly.
+    reply = tenant.put("d.bin", data, HTTP_X_CONTENT_SHA256=hashlib.sha256(data).hexdigest())
+    assert reply.status_code == 201
+    assert reply.json()["new_bytes"] == chunk.size
+    chunk.refresh_from_db()
+    assert not chunk.corrupt
+    assert body(tenant.get("d.bin")) == data
+    assert body(tenant.get("c.bin")) == data
