@@ -80,6 +80,13 @@ def iter_windows(profile, read, on_block=None):
 
     on_block(data) sees every block read, in order (e.g. to feed a whole-file hash).
     """
+    for pieces, _ in iter_windows_with_bytes(profile, read, on_block):
+        yield pieces
+
+
+def iter_windows_with_bytes(profile, read, on_block=None):
+    """iter_windows, yielding (pieces, window): `window` is every byte read but not yet consumed by an
+    earlier window (the pieces, then the not yet final tail), valid as long as the pieces are."""
     cutter = profile.cutter()
     max_size = profile.max_size
     # The last, not yet final chunk of a window is cut again in the next one: a window several times
@@ -109,7 +116,7 @@ def iter_windows(profile, read, on_block=None):
                 break  # not final yet: more bytes may move this cut
             pieces.append(chunk.data)
             consumed = chunk.offset + chunk.length
-        yield pieces
+        yield pieces, window
         tail = filled - consumed
         if tail:
             view[:tail] = bytes(view[consumed:filled])

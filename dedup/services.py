@@ -280,35 +280,125 @@ class BackgroundSha256:
         return self.hash.digest()
 
 
-def ingest_stream(organization_id, read, profile, quota_room=None, backend=None):
+# Stored files of the upload's size whose manifests are compared with its chunks (see _Speculation).
+MAX_CANDIDATES = 8
+
+
+def _same_size_files(organization_id, size):
+    """[(sha256, chunk ids)] of a few of the organization's files of exactly this size."""
+    if not size:
+        return []
+    rows = File.objects.filter(organization_id=organization_id, size=size).values_list("sha256", "manifest")
+    return [(bytes(sha256), manifests.decode(blob)["id"]) for sha256, blob in rows[:MAX_CANDIDATES]]
+
+
+class _Speculation:
+    """Proves already-stored content by its chunks, without the whole-file SHA-256.
+
+    Chunk ids are SHA-256 digests the server computed itself, so a chunk-id sequence equal to a stored
+    file's manifest means byte-identical content: that file's sha256 is this upload's. While every chunk
+    is already stored and the ids so far are a prefix of a candidate's manifest, the whole-file hash is
+    not computed; on the first divergence the caller catches it up on every byte read so far.
+    """
+
+    def __init__(self, candidates):
+        self.candidates = candidates
+        self.position = 0
+
+    def advance(self, ids):
+        """Ids of the next chunks; False once no candidate starts with the sequence seen so far."""
+        if None in ids:
+            return False  # a chunk that is not stored yet (or is being repaired): new content
+        end = self.position + len(ids)
+        window = np.asarray(ids, dtype=np.int64)
+        self.candidates = [
+            (sha256, known)
+            for sha256, known in self.candidates
+            if len(known) >= end and np.array_equal(known[self.position : end], window)
+        ]
+        self.position = end
+        return bool(self.candidates)
+
+    def proven_sha256(self):
+        for sha256, known in self.candidates:
+            if len(known) == self.position:
+                return sha256
+        return None
+
+
+def _hash_stored(whole, ids):
+    """Feed the stored (verified) bytes of chunks `ids` to a BackgroundSha256, synchronously."""
+    whole.wait()
+    try:
+        for data in selectors.iter_chunk_data(ids):
+            whole.hash.update(data)
+    except packs.ChunkCorrupted:
+        # Now marked corrupt: a retry stores this content's chunks again, which repairs them.
+        raise ApiError(
+            "retry_upload",
+            "A stored chunk of this content failed verification; retry the upload.",
+            status.HTTP_409_CONFLICT,
+        )
+
+
+def ingest_stream(organization_id, read, profile, quota_room=None, backend=None, expected_size=None):
     """Chunk, hash and store a stream (read(n) -> bytes). Returns what the manifest commit needs.
 
     The helper thread computes the whole-file SHA-256 and part of the chunk hashes, overlapping with
-    reading, cutting (FastCDC releases the GIL too) and the rest of the chunk hashes.
+    reading, cutting (FastCDC releases the GIL too) and the rest of the chunk hashes. With the size known
+    in advance and stored files of that size, the whole-file hash waits until the chunks show the content
+    is new (_Speculation): already-stored content costs one SHA-256 pass instead of two.
     """
     digests, sizes = [], []
+    candidates = _same_size_files(organization_id, expected_size) if expected_size else []
+    speculation = _Speculation(candidates) if candidates else None
+    received = 0
     with ChunkSink(organization_id, backend=backend, quota_room=quota_room) as sink, ThreadPoolExecutor(1) as pool:
         whole = BackgroundSha256(pool)
-        for pieces in chunking.iter_windows(profile, read, on_block=whole.update):
+
+        def on_block(block):
+            nonlocal received
+            received += len(block)
+            if speculation is None:
+                whole.update(block)
+
+        for pieces, window in chunking.iter_windows_with_bytes(profile, read, on_block=on_block):
             # The views point into a reused buffer: hash and store them before the next window.
-            # The helper thread hashes the tail of the window while this thread hashes the head.
-            split = (len(pieces) * HASH_SHARE_HERE) // 100
+            # The helper thread hashes the tail of the window while this thread hashes the head (an even
+            # split while the helper has no whole-file hash to compute).
+            share = HASH_SHARE_HERE if speculation is None else 50
+            split = (len(pieces) * share) // 100
             tail = pool.submit(_digests, pieces[split:])
-            digests_here = _digests(pieces[:split])
-            batch = list(zip(digests_here + tail.result(), pieces, strict=True))
-            digests.extend(digest for digest, _ in batch)
+            window_digests = _digests(pieces[:split]) + tail.result()
+            before = len(digests)
+            digests.extend(window_digests)
             sizes.extend(len(piece) for piece in pieces)
-            sink.add(batch)
+            sink.add(list(zip(window_digests, pieces, strict=True)))
+            if speculation is not None and not speculation.advance([sink.known.get(d) for d in window_digests]):
+                # New content after all: hash what earlier windows consumed (stored chunks, identical to
+                # ours) and this window's bytes (still in the buffer), then hash every block as it comes.
+                speculation = None
+                if before:
+                    _hash_stored(whole, sink.ids_for(digests[:before]))
+                whole.update(window)
+                whole.wait()  # the buffer is reused once the next window is requested
         sink.flush()
-        sha256 = whole.digest()
+        ids = sink.ids_for(digests)
+        if speculation is not None:
+            sha256 = speculation.proven_sha256()
+            if sha256 is None:  # every chunk stored, but the content is a prefix of the candidates
+                _hash_stored(whole, ids)
+                sha256 = whole.digest()
+        else:
+            sha256 = whole.digest()
     return Ingested(
-        size=whole.size,
+        size=received,
         sha256=sha256,
         digests=digests,
         sizes=sizes,
         new_chunks=sink.new_chunks,
         new_bytes=sink.new_bytes,
-        ids=sink.ids_for(digests),
+        ids=ids,
     )
 
 
@@ -478,7 +568,9 @@ def put_file(
         if known is not None:
             ingested = hash_only(read, known)
         else:
-            ingested = ingest_stream(context.organization_id, read, profile, quota_room=room)
+            ingested = ingest_stream(
+                context.organization_id, read, profile, quota_room=room, expected_size=expected_size
+            )
     except blobstore.BlobUnavailable as exc:
         raise storage_unavailable(exc)
     except QuotaRoomExceeded:

@@ -138,3 +138,45 @@ def test_declared_hash_of_content_with_a_corrupt_chunk_repairs_it(tenant, blob_r
     assert not chunk.corrupt
     assert body(tenant.get("d.bin")) == data
     assert body(tenant.get("c.bin")) == data
+
+
+def _put_checked(tenant, path, data):
+    import hashlib
+
+    reply = tenant.put(path, data)
+    assert reply.status_code == 201, reply.json()
+    assert reply.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    assert File.objects.get(path=path).sha256 == hashlib.sha256(data).digest()
+    assert body(tenant.get(path)) == data
+    return reply.json()
+
+
+def test_same_size_files_get_their_own_sha256(tenant):
+    """Stored files of the same size are candidates whose hash an upload may reuse: only identical chunks may."""
+    a = firmware(300_000, seed=41)
+    _put_checked(tenant, "a", a)
+    _put_checked(tenant, "b", random_bytes(300_000, seed=42))  # new from the first chunk
+    assert _put_checked(tenant, "a2", a)["new_bytes"] == 0  # identical: a's hash, without hashing the body
+    # Same size, every chunk but the last ones shared with a.
+    c = a[:-3000] + random_bytes(3000, seed=43)
+    assert _put_checked(tenant, "c", c)["new_bytes"] < 100_000
+
+
+def test_same_size_file_that_diverges_after_the_first_window(tenant):
+    """The first window (8 MiB) matches a stored file, the rest does not: the hash of the prefix is
+    caught up from the stored chunks, and the stored sha256 is still that of the bytes."""
+    size = chunking_window() + 1_500_000
+    a = random_bytes(size, seed=44)
+    _put_checked(tenant, "a", a)
+    b = a[: size - 200_000] + random_bytes(200_000, seed=45)
+    reply = _put_checked(tenant, "b", b)
+    assert 0 < reply["new_bytes"] < 400_000
+    # A same-size file made of the very same chunks in another order is not the same file either.
+    c = b[size - 200_000 :] + b[: size - 200_000]
+    _put_checked(tenant, "c", c)
+
+
+def chunking_window():
+    from dedup import chunking
+
+    return chunking.READ_BLOCK + 5 * chunking.PROFILES["small-v1"].max_size
