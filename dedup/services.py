@@ -442,33 +442,25 @@ def _refcount_deltas(new_ids, old_manifest):
 
 
 def _apply_deltas(deltas, organization_id):
-    """Apply refcount changes; returns (added_bytes, freed_bytes). Raises ChunksGone for missing ids."""
-    rows = sql.refcount_rows(organization_id, deltas)
+    """Apply refcount changes; returns (added_bytes, freed_bytes). Raises ChunksGone for missing ids
+    (the caller's transaction then rolls the changes back).
+
+    Chunks freed here stay protected for a grace period: an upload that looked them up while they were
+    still referenced did not protect them (that would be a write per chunk on every re-upload) and may
+    be about to commit them.
+    """
+    rows = sql.apply_refcounts(organization_id, deltas, timezone.now() + grace_period())
     gone = [chunk_id for chunk_id, delta in deltas.items() if delta > 0 and chunk_id not in rows]
     if gone:
         raise ChunksGone(gone)
     added = freed = 0
-    by_delta = defaultdict(list)
-    for chunk_id, delta in deltas.items():
-        if chunk_id not in rows:
-            continue  # an old manifest's chunk that is already gone: nothing to decrement
-        refcount, size = rows[chunk_id]
-        after = refcount + delta
+    for chunk_id, (refcount, size) in rows.items():
+        after = refcount + deltas[chunk_id]
         if refcount <= 0 < after:
             added += size
         elif refcount > 0 >= after:
             freed += size
-        by_delta[delta].append(chunk_id)
-    return added, freed, by_delta
-
-
-def _move_refcounts(by_delta):
-    # Chunks freed here stay protected for a grace period: an upload that looked them up while they were
-    # still referenced did not protect them (that would be a write per chunk on every re-upload) and may
-    # be about to commit them.
-    freed_until = timezone.now() + grace_period()
-    for delta, chunk_ids in by_delta.items():
-        sql.add_refcount(chunk_ids, delta, freed_until=freed_until if delta < 0 else None)
+    return added, freed
 
 
 def commit_file(
@@ -482,11 +474,10 @@ def commit_file(
         storage = _lock_storage(organization_id)
         existing = File.objects.select_for_update().filter(namespace_id=namespace_id, path=path).first()
         deltas = _refcount_deltas(ids, existing.manifest if existing else None)
-        added, freed, by_delta = _apply_deltas(deltas, organization_id)
+        added, freed = _apply_deltas(deltas, organization_id)
         quota = context.plan.storage_quota_bytes
         if quota is not None and added > freed and storage.stored_bytes + added - freed > quota:
-            raise quota_exceeded(context.plan.name, quota, storage.stored_bytes + added - freed)
-        _move_refcounts(by_delta)
+            raise quota_exceeded(context.plan.name, quota, storage.stored_bytes + added - freed)  # rolls back
         fields = {
             "organization_id": organization_id,
             "size": size,
@@ -619,8 +610,7 @@ def delete_file(context, path):
         if existing is None:
             return False
         deltas = _refcount_deltas([], existing.manifest)
-        _, freed, by_delta = _apply_deltas(deltas, context.organization_id)
-        _move_refcounts(by_delta)
+        _, freed = _apply_deltas(deltas, context.organization_id)
         existing.delete()
         storage.stored_bytes -= freed
         storage.updated_at = timezone.now()
@@ -636,8 +626,7 @@ def delete_namespace_files(namespace):
         for blob in File.objects.filter(namespace=namespace).values_list("manifest", flat=True).iterator():
             for chunk_id, delta in _refcount_deltas([], blob).items():
                 deltas[chunk_id] += delta
-        _, freed, by_delta = _apply_deltas(dict(deltas), namespace.organization_id)
-        _move_refcounts(by_delta)
+        _, freed = _apply_deltas(dict(deltas), namespace.organization_id)
         File.objects.filter(namespace=namespace).delete()
         storage.stored_bytes -= freed
         storage.save(update_fields=["stored_bytes"])

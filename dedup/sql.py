@@ -250,3 +250,32 @@ def any_corrupt(organization_id, ids):
         Chunk.objects.filter(organization_id=organization_id, id__in=batch, corrupt=True).exists()
         for batch in _batches(ids)
     )
+
+
+def apply_refcounts(organization_id, deltas, freed_until):
+    """refcount += delta for {id: delta} of the organization's chunks, in one statement on PostgreSQL.
+    A chunk left unreferenced is protected until `freed_until` (see add_refcount).
+    Returns {id: (refcount before, size)} of the rows that exist."""
+    if not deltas:
+        return {}
+    if _postgres():
+        ids = [int(i) for i in deltas]
+        with _binary_cursor() as cursor:
+            cursor.execute(
+                "UPDATE dedup_chunk c SET refcount = c.refcount + d.delta, protected_until = CASE"
+                " WHEN d.delta < 0 AND c.refcount + d.delta <= 0 AND c.protected_until < %s THEN %s"
+                " ELSE c.protected_until END"
+                " FROM unnest(%b::bigint[], %b::int[]) AS d(id, delta)"
+                " WHERE c.id = d.id AND c.organization_id = %s"
+                " RETURNING c.id, c.refcount - d.delta, c.size",
+                [freed_until, freed_until, ids, [int(deltas[i]) for i in ids], organization_id],
+            )
+            return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+    rows = refcount_rows(organization_id, deltas)
+    by_delta = {}
+    for chunk_id, delta in deltas.items():
+        if chunk_id in rows:
+            by_delta.setdefault(delta, []).append(chunk_id)
+    for delta, ids in by_delta.items():
+        add_refcount(ids, delta, freed_until=freed_until if delta < 0 else None)
+    return rows
