@@ -225,12 +225,14 @@ def store_ingest(key, files, prefix, declare_hash=False):
     start = time.perf_counter()
     for path, data in files:
         # expected_size: what the HTTP view passes from Content-Length.
+        stream = io.BytesIO(data)
         _, ingested = services.put_file(
             contexts[namespace_of(path)],
             f"{prefix}/{path}",
-            io.BytesIO(data).read,
+            stream.read,
             declared_sha256=declared[path],
             expected_size=len(data),
+            readinto=stream.readinto,
         )
         new += ingested.new_bytes
     return time.perf_counter() - start, new

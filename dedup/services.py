@@ -280,6 +280,8 @@ class BackgroundSha256:
         return self.hash.digest()
 
 
+HASH_BLOCK = 4 * 1024 * 1024  # hash_only's two alternating read buffers
+
 # Stored files of the upload's size whose manifests are compared with its chunks (see _Speculation).
 MAX_CANDIDATES = 8
 
@@ -341,7 +343,7 @@ def _hash_stored(whole, ids):
         )
 
 
-def ingest_stream(organization_id, read, profile, quota_room=None, backend=None, expected_size=None):
+def ingest_stream(organization_id, read, profile, quota_room=None, backend=None, expected_size=None, readinto=None):
     """Chunk, hash and store a stream (read(n) -> bytes). Returns what the manifest commit needs.
 
     The helper thread computes the whole-file SHA-256 and part of the chunk hashes, overlapping with
@@ -362,7 +364,7 @@ def ingest_stream(organization_id, read, profile, quota_room=None, backend=None,
             if speculation is None:
                 whole.update(block)
 
-        for pieces, window in chunking.iter_windows_with_bytes(profile, read, on_block=on_block):
+        for pieces, window in chunking.iter_windows_with_bytes(profile, read, on_block=on_block, readinto=readinto):
             # The views point into a reused buffer: hash and store them before the next window.
             # The helper thread hashes the tail of the window while this thread hashes the head (an even
             # split while the helper has no whole-file hash to compute).
@@ -381,7 +383,7 @@ def ingest_stream(organization_id, read, profile, quota_room=None, backend=None,
                 if before:
                     _hash_stored(whole, sink.ids_for(digests[:before]))
                 whole.update(window)
-                whole.wait()  # the buffer is reused once the next window is requested
+            whole.wait()  # the buffer is reused once the next window is requested
         sink.flush()
         ids = sink.ids_for(digests)
         if speculation is not None:
@@ -530,14 +532,26 @@ def known_manifest(organization_id, sha256):
     return ids, entries["size"].tolist()
 
 
-def hash_only(read, known):
+def hash_only(read, known, readinto=None):
     """Content whose whole-file hash is already stored: verify the bytes, skip chunking altogether.
-    Hashing block k on the helper thread while reading block k+1 hides the read's copying."""
+    Hashing block k on the helper thread while reading block k+1 hides the read's copying; with
+    `readinto`, two buffers alternate (one being hashed, one being filled) instead of fresh blocks."""
     ids, sizes = known
     with ThreadPoolExecutor(max_workers=1) as pool:
         whole = BackgroundSha256(pool)
-        for block in chunking.iter_blocks(read):
-            whole.update(block)
+        if readinto is None:
+            for block in chunking.iter_blocks(read):
+                whole.update(block)
+        else:
+            buffers = [memoryview(bytearray(HASH_BLOCK)), memoryview(bytearray(HASH_BLOCK))]
+            turn = 0
+            while True:
+                # update() waits for the previous block, so the buffer filled here is never being hashed.
+                got = readinto(buffers[turn])
+                if not got:
+                    break
+                whole.update(buffers[turn][:got])
+                turn ^= 1
         sha256 = whole.digest()
     return Ingested(
         size=whole.size, sha256=sha256, digests=[None] * len(ids), sizes=sizes, new_chunks=0, new_bytes=0, ids=ids
@@ -545,22 +559,30 @@ def hash_only(read, known):
 
 
 def put_file(
-    context, path, read, declared_content_type=None, origin_fetched=False, declared_sha256=None, expected_size=None
+    context,
+    path,
+    read,
+    declared_content_type=None,
+    origin_fetched=False,
+    declared_sha256=None,
+    expected_size=None,
+    readinto=None,
 ):
     """Store a streamed body at `path`. Returns (Committed, Ingested).
 
     With `declared_sha256` (the X-Content-SHA256 header) naming content the organization already holds,
     the body is only hashed to prove it, never chunked; a body that does not match is refused.
+    `readinto` (optional, the body's readinto) lets chunking read straight into its buffer.
     """
     profile = namespace_profile(context.namespace.id)
     room = _quota_room(context)
     known = known_manifest(context.organization_id, declared_sha256) if declared_sha256 else None
     try:
         if known is not None:
-            ingested = hash_only(read, known)
+            ingested = hash_only(read, known, readinto=readinto)
         else:
             ingested = ingest_stream(
-                context.organization_id, read, profile, quota_room=room, expected_size=expected_size
+                context.organization_id, read, profile, quota_room=room, expected_size=expected_size, readinto=readinto
             )
     except blobstore.BlobUnavailable as exc:
         raise storage_unavailable(exc)

@@ -180,3 +180,29 @@ def chunking_window():
     from dedup import chunking
 
     return chunking.READ_BLOCK + 5 * chunking.PROFILES["small-v1"].max_size
+
+
+@pytest.mark.parametrize("declare_hash", [False, True])
+def test_put_file_reading_into_the_buffer(tenant, declare_hash):
+    """put_file with a readinto (the store's zero-copy read): new, then already-stored content, several windows."""
+    import hashlib
+    import io
+
+    from tenants.auth import resolve
+
+    context = resolve(tenant.key.plaintext, tenant.namespace.name)
+    data = firmware(chunking_window() + 2_345_678, seed=46)
+    digest = hashlib.sha256(data).digest()
+    for path in ("first", "second"):
+        stream = io.BytesIO(data)
+        _, ingested = services.put_file(
+            context,
+            path,
+            stream.read,
+            declared_sha256=digest if declare_hash and path == "second" else None,
+            expected_size=len(data),
+            readinto=stream.readinto,
+        )
+        assert ingested.sha256 == digest and ingested.size == len(data)
+        assert body(tenant.get(path)) == data
+    assert ingested.new_bytes == 0
