@@ -500,9 +500,8 @@ def commit_file(
             file = existing
         storage.stored_bytes += added - freed
         storage.updated_at = now
-        storage.save(update_fields=["stored_bytes", "updated_at"])
-        if totals:
-            _add_totals(namespace_id, **totals)
+        if not sql.save_storage(organization_id, storage.stored_bytes, now, namespace_id, totals):
+            _add_totals(namespace_id, **totals)  # the namespace's first totals: creates the row
     return Committed(file=file, added_bytes=added, freed_bytes=freed)
 
 

@@ -279,3 +279,27 @@ def apply_refcounts(organization_id, deltas, freed_until):
     for delta, ids in by_delta.items():
         add_refcount(ids, delta, freed_until=freed_until if delta < 0 else None)
     return rows
+
+
+def save_storage(organization_id, stored_bytes, updated_at, namespace_id=None, totals=None):
+    """Set the organization's stored bytes and add `totals` ({column: amount}) to the namespace's
+    running totals, in one round trip on PostgreSQL. Returns False if the totals row does not exist yet
+    (nothing was added to it then)."""
+    totals = {name: amount for name, amount in (totals or {}).items() if amount}
+    if not _postgres() or not totals:
+        from dedup.models import OrgStorage
+
+        OrgStorage.objects.filter(organization_id=organization_id).update(
+            stored_bytes=stored_bytes, updated_at=updated_at
+        )
+        return not totals
+    # Column names come from the code (services._add_totals' callers), never from a request.
+    assignments = ", ".join(f"{name} = {name} + %s" for name in totals)
+    with _binary_cursor() as cursor:
+        cursor.execute(
+            f"WITH t AS (UPDATE dedup_namespacetotals SET {assignments} WHERE namespace_id = %s RETURNING 1)"
+            " UPDATE dedup_orgstorage SET stored_bytes = %s, updated_at = %s WHERE organization_id = %s"
+            " RETURNING (SELECT count(*) FROM t)",
+            [*totals.values(), namespace_id, stored_bytes, updated_at, organization_id],
+        )
+        return cursor.fetchall()[0][0] > 0

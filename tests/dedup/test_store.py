@@ -206,3 +206,14 @@ def test_put_file_reading_into_the_buffer(tenant, declare_hash):
         assert ingested.sha256 == digest and ingested.size == len(data)
         assert body(tenant.get(path)) == data
     assert ingested.new_bytes == 0
+
+
+def test_running_totals_count_every_uploaded_byte(tenant):
+    from dedup.models import NamespaceTotals, OrgStorage
+
+    a, b = random_bytes(120_000, seed=47), random_bytes(80_000, seed=48)
+    tenant.put("a", a)  # the namespace's first totals row is created here
+    tenant.put("b", b)
+    tenant.put("a-again", a)
+    assert NamespaceTotals.objects.get(pk=tenant.namespace.id).bytes_uploaded == 2 * len(a) + len(b)
+    assert OrgStorage.objects.get(organization=tenant.organization).stored_bytes == len(a) + len(b)
