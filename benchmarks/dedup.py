@@ -11,7 +11,9 @@ Corpus (seeded numpy RNG, regenerated every run, never committed), shaped like t
 Measured in one run (medians over rounds; machine noise hits all scenarios alike):
   hashlib.sha256 MB/s over the same bytes (the floor) and fsynced disk writes MB/s (the disk floor)
   dedup ratio of whole-file hashing, fixed 64 KiB blocks and CDC (and a sweep of CDC parameters)
-  the store alone (services.ingest_stream + commit, no HTTP): new data, already-stored data
+  the store alone (services.put_file with the body's readinto and size, no HTTP): new data,
+             already-stored data (media + 1 firmware; with and without the hash declared) and
+             already-stored firmware versions (small-v1: ~400 chunks per 8 MiB file)
   HTTP PUT through gunicorn (1 worker, real PostgreSQL + Redis): new data, already-stored data
   the Python client (client-side dedup) uploading all versions: bytes on the wire vs logical bytes
 
