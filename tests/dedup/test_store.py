@@ -153,9 +153,10 @@ def _put_checked(tenant, path, data):
 
 def test_same_size_files_get_their_own_sha256(tenant):
     """Stored files of the same size are candidates whose hash an upload may reuse: only identical chunks may."""
-    a = firmware(300_000, seed=41)
+    size = services.SPECULATE_MIN_BYTES + 200_000
+    a = firmware(size, seed=41)
     _put_checked(tenant, "a", a)
-    _put_checked(tenant, "b", random_bytes(300_000, seed=42))  # new from the first chunk
+    _put_checked(tenant, "b", random_bytes(size, seed=42))  # new from the first chunk
     assert _put_checked(tenant, "a2", a)["new_bytes"] == 0  # identical: a's hash, without hashing the body
     # Same size, every chunk but the last ones shared with a.
     c = a[:-3000] + random_bytes(3000, seed=43)
@@ -217,3 +218,16 @@ def test_running_totals_count_every_uploaded_byte(tenant):
     tenant.put("a-again", a)
     assert NamespaceTotals.objects.get(pk=tenant.namespace.id).bytes_uploaded == 2 * len(a) + len(b)
     assert OrgStorage.objects.get(organization=tenant.organization).stored_bytes == len(a) + len(b)
+
+
+def test_already_stored_content_is_proven_by_its_chunks_without_the_whole_file_hash(tenant, monkeypatch):
+    """The speed-up itself: a re-upload whose chunks equal a stored file's never computes the whole-file hash."""
+    data = firmware(chunking_window() + 1_000_000, seed=49)
+    _put_checked(tenant, "a", data)
+    hashed = []
+    monkeypatch.setattr(services.BackgroundSha256, "update", lambda self, block: hashed.append("update"))
+    monkeypatch.setattr(services.BackgroundSha256, "digest", lambda self: hashed.append("digest"))
+    assert tenant.put("b", data).json()["sha256"] == File.objects.get(path="a").sha256.hex()
+    assert hashed == []
+    monkeypatch.undo()
+    _put_checked(tenant, "b", data)
