@@ -231,3 +231,24 @@ def test_already_stored_content_is_proven_by_its_chunks_without_the_whole_file_h
     assert hashed == []
     monkeypatch.undo()
     _put_checked(tenant, "b", data)
+
+
+def test_corrupt_stored_chunk_met_while_catching_up_the_hash_asks_for_a_retry_that_repairs(tenant, blob_root):
+    size = chunking_window() + 1_500_000
+    a = random_bytes(size, seed=50)
+    _put_checked(tenant, "a", a)
+    chunk = Chunk.objects.filter(organization=tenant.organization).order_by("pack_id", "offset").first()
+    path = blob_root / chunk.pack.key
+    raw = bytearray(path.read_bytes())
+    raw[chunk.offset + 10] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    b = a[: size - 200_000] + random_bytes(200_000, seed=51)  # diverges after the first window
+    reply = tenant.put("b", b)
+    assert reply.status_code == 409 and reply.json()["error"]["code"] == "retry_upload"
+    assert not File.objects.filter(path="b").exists()
+    chunk.refresh_from_db()
+    assert chunk.corrupt
+    _put_checked(tenant, "b", b)  # the retry stores the chunk again
+    chunk.refresh_from_db()
+    assert not chunk.corrupt
+    assert body(tenant.get("a")) == a
