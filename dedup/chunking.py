@@ -80,6 +80,16 @@ def iter_windows(profile, read, on_block=None):
 
     on_block(data) sees every block read, in order (e.g. to feed a whole-file hash).
     """
+    for pieces, _ in iter_windows_with_bytes(profile, read, on_block):
+        yield pieces
+
+
+def iter_windows_with_bytes(profile, read, on_block=None, readinto=None):
+    """iter_windows, yielding (pieces, window): `window` is every byte read but not yet consumed by an
+    earlier window (the pieces, then the not yet final tail), valid as long as the pieces are.
+
+    With `readinto` (a file's readinto), blocks are read straight into the buffer: no fresh bytes object
+    per block, one copy less. on_block then sees views into the buffer, valid until the window is done."""
     cutter = profile.cutter()
     max_size = profile.max_size
     # The last, not yet final chunk of a window is cut again in the next one: a window several times
@@ -91,13 +101,18 @@ def iter_windows(profile, read, on_block=None):
     eof = False
     while True:
         while not eof and filled < capacity:
-            data = read(min(READ_BLOCK, capacity - filled))
+            want = min(READ_BLOCK, capacity - filled)
+            if readinto is not None:
+                data = view[filled : filled + (readinto(view[filled : filled + want]) or 0)]
+            else:
+                data = read(want)
             if not data:
                 eof = True
                 break
             if on_block is not None:
                 on_block(data)
-            view[filled : filled + len(data)] = data
+            if readinto is None:
+                view[filled : filled + len(data)] = data
             filled += len(data)
         if filled == 0:
             return
@@ -109,7 +124,7 @@ def iter_windows(profile, read, on_block=None):
                 break  # not final yet: more bytes may move this cut
             pieces.append(chunk.data)
             consumed = chunk.offset + chunk.length
-        yield pieces
+        yield pieces, window
         tail = filled - consumed
         if tail:
             view[:tail] = bytes(view[consumed:filled])

@@ -84,7 +84,11 @@ class File(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["namespace", "path"], name="dedup_file_path_per_namespace")]
-        indexes = [models.Index(fields=["organization", "sha256"])]
+        indexes = [
+            models.Index(fields=["organization", "sha256"]),
+            # Same-size files are the candidates an upload's chunks are compared with (services._Speculation).
+            models.Index(fields=["organization", "size"]),
+        ]
 
 
 class NamespaceTotals(models.Model):

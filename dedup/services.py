@@ -280,35 +280,129 @@ class BackgroundSha256:
         return self.hash.digest()
 
 
-def ingest_stream(organization_id, read, profile, quota_room=None, backend=None):
+HASH_BLOCK = 4 * 1024 * 1024  # hash_only's two alternating read buffers
+
+# Stored files of the upload's size whose manifests are compared with its chunks (see _Speculation).
+MAX_CANDIDATES = 8
+# Below this, hashing the whole file (~0.6 ms per MiB) costs no more than the query for candidates.
+SPECULATE_MIN_BYTES = 1024 * 1024
+
+
+def _same_size_files(organization_id, size):
+    """[(sha256, chunk ids)] of a few of the organization's files of exactly this size."""
+    if not size or size < SPECULATE_MIN_BYTES:
+        return []
+    rows = File.objects.filter(organization_id=organization_id, size=size).values_list("sha256", "manifest")
+    return [(bytes(sha256), manifests.decode(blob)["id"]) for sha256, blob in rows[:MAX_CANDIDATES]]
+
+
+class _Speculation:
+    """Proves already-stored content by its chunks, without the whole-file SHA-256.
+
+    Chunk ids are SHA-256 digests the server computed itself, so a chunk-id sequence equal to a stored
+    file's manifest means byte-identical content: that file's sha256 is this upload's. While every chunk
+    is already stored and the ids so far are a prefix of a candidate's manifest, the whole-file hash is
+    not computed; on the first divergence the caller catches it up on every byte read so far.
+    """
+
+    def __init__(self, candidates):
+        self.candidates = candidates
+        self.position = 0
+
+    def advance(self, ids):
+        """Ids of the next chunks; False once no candidate starts with the sequence seen so far."""
+        if None in ids:
+            return False  # a chunk that is not stored yet (or is being repaired): new content
+        end = self.position + len(ids)
+        window = np.asarray(ids, dtype=np.int64)
+        self.candidates = [
+            (sha256, known)
+            for sha256, known in self.candidates
+            if len(known) >= end and np.array_equal(known[self.position : end], window)
+        ]
+        self.position = end
+        return bool(self.candidates)
+
+    def proven_sha256(self):
+        for sha256, known in self.candidates:
+            if len(known) == self.position:
+                return sha256
+        return None
+
+
+def _hash_stored(whole, ids):
+    """Feed the stored (verified) bytes of chunks `ids` to a BackgroundSha256, synchronously."""
+    whole.wait()
+    try:
+        for data in selectors.iter_chunk_data(ids):
+            whole.hash.update(data)
+    except packs.ChunkCorrupted:
+        # Now marked corrupt: a retry stores this content's chunks again, which repairs them.
+        raise ApiError(
+            "retry_upload",
+            "A stored chunk of this content failed verification; retry the upload.",
+            status.HTTP_409_CONFLICT,
+        )
+
+
+def ingest_stream(organization_id, read, profile, quota_room=None, backend=None, expected_size=None, readinto=None):
     """Chunk, hash and store a stream (read(n) -> bytes). Returns what the manifest commit needs.
 
     The helper thread computes the whole-file SHA-256 and part of the chunk hashes, overlapping with
-    reading, cutting (FastCDC releases the GIL too) and the rest of the chunk hashes.
+    reading, cutting (FastCDC releases the GIL too) and the rest of the chunk hashes. With the size known
+    in advance and stored files of that size, the whole-file hash waits until the chunks show the content
+    is new (_Speculation): already-stored content costs one SHA-256 pass instead of two.
     """
     digests, sizes = [], []
+    candidates = _same_size_files(organization_id, expected_size) if expected_size else []
+    speculation = _Speculation(candidates) if candidates else None
+    received = 0
     with ChunkSink(organization_id, backend=backend, quota_room=quota_room) as sink, ThreadPoolExecutor(1) as pool:
         whole = BackgroundSha256(pool)
-        for pieces in chunking.iter_windows(profile, read, on_block=whole.update):
+
+        def on_block(block):
+            nonlocal received
+            received += len(block)
+            if speculation is None:
+                whole.update(block)
+
+        for pieces, window in chunking.iter_windows_with_bytes(profile, read, on_block=on_block, readinto=readinto):
             # The views point into a reused buffer: hash and store them before the next window.
-            # The helper thread hashes the tail of the window while this thread hashes the head.
-            split = (len(pieces) * HASH_SHARE_HERE) // 100
+            # The helper thread hashes the tail of the window while this thread hashes the head (an even
+            # split while the helper has no whole-file hash to compute).
+            share = HASH_SHARE_HERE if speculation is None else 50
+            split = (len(pieces) * share) // 100
             tail = pool.submit(_digests, pieces[split:])
-            digests_here = _digests(pieces[:split])
-            batch = list(zip(digests_here + tail.result(), pieces, strict=True))
-            digests.extend(digest for digest, _ in batch)
+            window_digests = _digests(pieces[:split]) + tail.result()
+            before = len(digests)
+            digests.extend(window_digests)
             sizes.extend(len(piece) for piece in pieces)
-            sink.add(batch)
+            sink.add(list(zip(window_digests, pieces, strict=True)))
+            if speculation is not None and not speculation.advance([sink.known.get(d) for d in window_digests]):
+                # New content after all: hash what earlier windows consumed (stored chunks, identical to
+                # ours) and this window's bytes (still in the buffer), then hash every block as it comes.
+                speculation = None
+                if before:
+                    _hash_stored(whole, sink.ids_for(digests[:before]))
+                whole.update(window)
+            whole.wait()  # the buffer is reused once the next window is requested
         sink.flush()
-        sha256 = whole.digest()
+        ids = sink.ids_for(digests)
+        if speculation is not None:
+            sha256 = speculation.proven_sha256()
+            if sha256 is None:  # every chunk stored, but the content is a prefix of the candidates
+                _hash_stored(whole, ids)
+                sha256 = whole.digest()
+        else:
+            sha256 = whole.digest()
     return Ingested(
-        size=whole.size,
+        size=received,
         sha256=sha256,
         digests=digests,
         sizes=sizes,
         new_chunks=sink.new_chunks,
         new_bytes=sink.new_bytes,
-        ids=sink.ids_for(digests),
+        ids=ids,
     )
 
 
@@ -352,24 +446,25 @@ def _refcount_deltas(new_ids, old_manifest):
 
 
 def _apply_deltas(deltas, organization_id):
-    """Apply refcount changes; returns (added_bytes, freed_bytes). Raises ChunksGone for missing ids."""
-    rows = sql.refcount_rows(organization_id, deltas)
+    """Apply refcount changes; returns (added_bytes, freed_bytes). Raises ChunksGone for missing ids
+    (the caller's transaction then rolls the changes back).
+
+    Chunks freed here stay protected for a grace period: an upload that looked them up while they were
+    still referenced did not protect them (that would be a write per chunk on every re-upload) and may
+    be about to commit them.
+    """
+    rows = sql.apply_refcounts(organization_id, deltas, timezone.now() + grace_period())
     gone = [chunk_id for chunk_id, delta in deltas.items() if delta > 0 and chunk_id not in rows]
     if gone:
         raise ChunksGone(gone)
     added = freed = 0
-    by_delta = defaultdict(list)
-    for chunk_id, delta in deltas.items():
-        if chunk_id not in rows:
-            continue  # an old manifest's chunk that is already gone: nothing to decrement
-        refcount, size = rows[chunk_id]
-        after = refcount + delta
+    for chunk_id, (refcount, size) in rows.items():
+        after = refcount + deltas[chunk_id]
         if refcount <= 0 < after:
             added += size
         elif refcount > 0 >= after:
             freed += size
-        by_delta[delta].append(chunk_id)
-    return added, freed, by_delta
+    return added, freed
 
 
 def commit_file(
@@ -383,12 +478,10 @@ def commit_file(
         storage = _lock_storage(organization_id)
         existing = File.objects.select_for_update().filter(namespace_id=namespace_id, path=path).first()
         deltas = _refcount_deltas(ids, existing.manifest if existing else None)
-        added, freed, by_delta = _apply_deltas(deltas, organization_id)
+        added, freed = _apply_deltas(deltas, organization_id)
         quota = context.plan.storage_quota_bytes
         if quota is not None and added > freed and storage.stored_bytes + added - freed > quota:
-            raise quota_exceeded(context.plan.name, quota, storage.stored_bytes + added - freed)
-        for delta, chunk_ids in by_delta.items():
-            sql.add_refcount(chunk_ids, delta)
+            raise quota_exceeded(context.plan.name, quota, storage.stored_bytes + added - freed)  # rolls back
         fields = {
             "organization_id": organization_id,
             "size": size,
@@ -409,9 +502,8 @@ def commit_file(
             file = existing
         storage.stored_bytes += added - freed
         storage.updated_at = now
-        storage.save(update_fields=["stored_bytes", "updated_at"])
-        if totals:
-            _add_totals(namespace_id, **totals)
+        if not sql.save_storage(organization_id, storage.stored_bytes, now, namespace_id, totals):
+            _add_totals(namespace_id, **totals)  # the namespace's first totals: creates the row
     return Committed(file=file, added_bytes=added, freed_bytes=freed)
 
 
@@ -435,17 +527,32 @@ def known_manifest(organization_id, sha256):
     if blob is None:
         return None
     entries = manifests.decode(blob)
-    return entries["id"].tolist(), entries["size"].tolist()
+    ids = entries["id"].tolist()
+    if sql.any_corrupt(organization_id, ids):
+        return None  # the full path re-stores (repairs) the corrupt chunks from the body
+    return ids, entries["size"].tolist()
 
 
-def hash_only(read, known):
+def hash_only(read, known, readinto=None):
     """Content whose whole-file hash is already stored: verify the bytes, skip chunking altogether.
-    Hashing block k on the helper thread while reading block k+1 hides the read's copying."""
+    Hashing block k on the helper thread while reading block k+1 hides the read's copying; with
+    `readinto`, two buffers alternate (one being hashed, one being filled) instead of fresh blocks."""
     ids, sizes = known
     with ThreadPoolExecutor(max_workers=1) as pool:
         whole = BackgroundSha256(pool)
-        for block in chunking.iter_blocks(read):
-            whole.update(block)
+        if readinto is None:
+            for block in chunking.iter_blocks(read):
+                whole.update(block)
+        else:
+            buffers = [memoryview(bytearray(HASH_BLOCK)), memoryview(bytearray(HASH_BLOCK))]
+            turn = 0
+            while True:
+                # update() waits for the previous block, so the buffer filled here is never being hashed.
+                got = readinto(buffers[turn])
+                if not got:
+                    break
+                whole.update(buffers[turn][:got])
+                turn ^= 1
         sha256 = whole.digest()
     return Ingested(
         size=whole.size, sha256=sha256, digests=[None] * len(ids), sizes=sizes, new_chunks=0, new_bytes=0, ids=ids
@@ -453,21 +560,31 @@ def hash_only(read, known):
 
 
 def put_file(
-    context, path, read, declared_content_type=None, origin_fetched=False, declared_sha256=None, expected_size=None
+    context,
+    path,
+    read,
+    declared_content_type=None,
+    origin_fetched=False,
+    declared_sha256=None,
+    expected_size=None,
+    readinto=None,
 ):
     """Store a streamed body at `path`. Returns (Committed, Ingested).
 
     With `declared_sha256` (the X-Content-SHA256 header) naming content the organization already holds,
     the body is only hashed to prove it, never chunked; a body that does not match is refused.
+    `readinto` (optional, the body's readinto) lets chunking read straight into its buffer.
     """
     profile = namespace_profile(context.namespace.id)
     room = _quota_room(context)
     known = known_manifest(context.organization_id, declared_sha256) if declared_sha256 else None
     try:
         if known is not None:
-            ingested = hash_only(read, known)
+            ingested = hash_only(read, known, readinto=readinto)
         else:
-            ingested = ingest_stream(context.organization_id, read, profile, quota_room=room)
+            ingested = ingest_stream(
+                context.organization_id, read, profile, quota_room=room, expected_size=expected_size, readinto=readinto
+            )
     except blobstore.BlobUnavailable as exc:
         raise storage_unavailable(exc)
     except QuotaRoomExceeded:
@@ -516,9 +633,7 @@ def delete_file(context, path):
         if existing is None:
             return False
         deltas = _refcount_deltas([], existing.manifest)
-        _, freed, by_delta = _apply_deltas(deltas, context.organization_id)
-        for delta, chunk_ids in by_delta.items():
-            sql.add_refcount(chunk_ids, delta)
+        _, freed = _apply_deltas(deltas, context.organization_id)
         existing.delete()
         storage.stored_bytes -= freed
         storage.updated_at = timezone.now()
@@ -534,9 +649,7 @@ def delete_namespace_files(namespace):
         for blob in File.objects.filter(namespace=namespace).values_list("manifest", flat=True).iterator():
             for chunk_id, delta in _refcount_deltas([], blob).items():
                 deltas[chunk_id] += delta
-        _, freed, by_delta = _apply_deltas(dict(deltas), namespace.organization_id)
-        for delta, chunk_ids in by_delta.items():
-            sql.add_refcount(chunk_ids, delta)
+        _, freed = _apply_deltas(dict(deltas), namespace.organization_id)
         File.objects.filter(namespace=namespace).delete()
         storage.stored_bytes -= freed
         storage.save(update_fields=["stored_bytes"])
@@ -727,7 +840,11 @@ def _mark_and_sweep(organization_id, now, limit):
             if refcount != expected:
                 # The counts are only a fast path; the manifests are the truth.
                 log.warning("chunk %s refcount %s, manifests say %s: fixed", chunk_id, refcount, expected)
-                Chunk.objects.filter(id=chunk_id).update(refcount=expected)
+                fix = {"refcount": expected}
+                if refcount > 0 and not expected:
+                    # Freed only now: an upload may have found it referenced, as after a delete.
+                    fix["protected_until"] = protected_until = max(protected_until, now + grace_period())
+                Chunk.objects.filter(id=chunk_id).update(**fix)
                 report["refcounts_fixed"] += 1
             if expected:
                 stored += size

@@ -145,16 +145,32 @@ def refcount_rows(organization_id, ids):
     return rows
 
 
-def add_refcount(ids, delta):
+def add_refcount(ids, delta, freed_until=None):
+    """refcount += delta. With `freed_until`, a chunk the change leaves unreferenced is protected until then:
+    an upload that found it still referenced (and so did not protect it) may be about to commit it."""
     ids = [int(i) for i in ids]
     if not ids:
         return
     if _postgres():
         with _binary_cursor() as cursor:
-            cursor.execute("UPDATE dedup_chunk SET refcount = refcount + %s WHERE id = ANY(%b::bigint[])", [delta, ids])
+            if freed_until is None:
+                cursor.execute(
+                    "UPDATE dedup_chunk SET refcount = refcount + %s WHERE id = ANY(%b::bigint[])", [delta, ids]
+                )
+            else:
+                cursor.execute(
+                    "UPDATE dedup_chunk SET refcount = refcount + %s, protected_until = CASE"
+                    " WHEN refcount + %s <= 0 AND protected_until < %s THEN %s ELSE protected_until END"
+                    " WHERE id = ANY(%b::bigint[])",
+                    [delta, delta, freed_until, freed_until, ids],
+                )
         return
     for batch in _batches(ids):
         Chunk.objects.filter(id__in=batch).update(refcount=F("refcount") + delta)
+        if freed_until is not None:
+            Chunk.objects.filter(id__in=batch, refcount__lte=0, protected_until__lt=freed_until).update(
+                protected_until=freed_until
+            )
 
 
 def protect(ids, until):
@@ -215,3 +231,75 @@ def delete_unreferenced(ids, now):
         Chunk.objects.filter(id__in=[row[0] for row in rows]).delete()
         deleted += rows
     return deleted
+
+
+def any_corrupt(organization_id, ids):
+    """True if any of the organization's chunks among `ids` is marked corrupt."""
+    ids = sorted({int(i) for i in ids})
+    if not ids:
+        return False
+    if _postgres():
+        with _binary_cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM dedup_chunk WHERE organization_id = %s AND id = ANY(%b::bigint[])"
+                " AND corrupt)",
+                [organization_id, ids],
+            )
+            return cursor.fetchall()[0][0]
+    return any(
+        Chunk.objects.filter(organization_id=organization_id, id__in=batch, corrupt=True).exists()
+        for batch in _batches(ids)
+    )
+
+
+def apply_refcounts(organization_id, deltas, freed_until):
+    """refcount += delta for {id: delta} of the organization's chunks, in one statement on PostgreSQL.
+    A chunk left unreferenced is protected until `freed_until` (see add_refcount).
+    Returns {id: (refcount before, size)} of the rows that exist."""
+    if not deltas:
+        return {}
+    if _postgres():
+        ids = [int(i) for i in deltas]
+        with _binary_cursor() as cursor:
+            cursor.execute(
+                "UPDATE dedup_chunk c SET refcount = c.refcount + d.delta, protected_until = CASE"
+                " WHEN d.delta < 0 AND c.refcount + d.delta <= 0 AND c.protected_until < %s THEN %s"
+                " ELSE c.protected_until END"
+                " FROM unnest(%b::bigint[], %b::int[]) AS d(id, delta)"
+                " WHERE c.id = d.id AND c.organization_id = %s"
+                " RETURNING c.id, c.refcount - d.delta, c.size",
+                [freed_until, freed_until, ids, [int(deltas[i]) for i in ids], organization_id],
+            )
+            return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+    rows = refcount_rows(organization_id, deltas)
+    by_delta = {}
+    for chunk_id, delta in deltas.items():
+        if chunk_id in rows:
+            by_delta.setdefault(delta, []).append(chunk_id)
+    for delta, ids in by_delta.items():
+        add_refcount(ids, delta, freed_until=freed_until if delta < 0 else None)
+    return rows
+
+
+def save_storage(organization_id, stored_bytes, updated_at, namespace_id=None, totals=None):
+    """Set the organization's stored bytes and add `totals` ({column: amount}) to the namespace's
+    running totals, in one round trip on PostgreSQL. Returns False if the totals row does not exist yet
+    (nothing was added to it then)."""
+    totals = {name: amount for name, amount in (totals or {}).items() if amount}
+    if not _postgres() or not totals:
+        from dedup.models import OrgStorage
+
+        OrgStorage.objects.filter(organization_id=organization_id).update(
+            stored_bytes=stored_bytes, updated_at=updated_at
+        )
+        return not totals
+    # Column names come from the code (services._add_totals' callers), never from a request.
+    assignments = ", ".join(f"{name} = {name} + %s" for name in totals)
+    with _binary_cursor() as cursor:
+        cursor.execute(
+            f"WITH t AS (UPDATE dedup_namespacetotals SET {assignments} WHERE namespace_id = %s RETURNING 1)"
+            " UPDATE dedup_orgstorage SET stored_bytes = %s, updated_at = %s WHERE organization_id = %s"
+            " RETURNING (SELECT count(*) FROM t)",
+            [*totals.values(), namespace_id, stored_bytes, updated_at, organization_id],
+        )
+        return cursor.fetchall()[0][0] > 0

@@ -160,3 +160,40 @@ def test_deleting_a_namespace_frees_its_files(tenant):
     assert all(c.refcount == 0 for c in Chunk.objects.all())
     services.collect_garbage(tenant.organization.id, now=later())
     assert not Chunk.objects.exists()
+
+
+@pytest.mark.parametrize("declare_hash", [False, True])
+def test_upload_relying_on_a_deleted_files_chunks_survives_gc(tenant, monkeypatch, declare_hash):
+    """An upload found chunks that another file referenced; that file is deleted and GC runs before the
+    upload commits: the chunks it relies on must not be collected (the commit succeeds, bytes read back)."""
+    data = random_bytes(300_000, seed=70)
+    tenant.put("x", data)
+    # Every protection from storing x is long over.
+    Chunk.objects.update(protected_until=timezone.now() - datetime.timedelta(hours=1))
+    real_commit = services.commit_file
+    gc_reports = []
+
+    def delete_x_and_collect_then_commit(context, path, **kwargs):
+        services.delete_file(context, "x")
+        gc_reports.append(services.collect_garbage(tenant.organization.id, now=timezone.now()))
+        return real_commit(context, path, **kwargs)
+
+    monkeypatch.setattr(services, "commit_file", delete_x_and_collect_then_commit)
+    extra = {"HTTP_X_CONTENT_SHA256": hashlib.sha256(data).hexdigest()} if declare_hash else {}
+    response = tenant.put("y", data, **extra)
+    assert response.status_code == 201, response.json()
+    assert response.json()["new_bytes"] == 0
+    assert gc_reports[0]["chunks_deleted"] == 0
+    monkeypatch.undo()
+    assert body(tenant.get("y")) == data
+    assert tenant.get("x").status_code == 404
+
+
+def test_freed_chunks_are_collected_one_grace_period_after_the_delete(tenant):
+    data = random_bytes(100_000, seed=71)
+    tenant.put("x", data)
+    Chunk.objects.update(protected_until=timezone.now() - datetime.timedelta(hours=1))
+    tenant.delete("x")
+    assert services.collect_garbage(tenant.organization.id, now=later(0.5))["chunks_deleted"] == 0
+    assert services.collect_garbage(tenant.organization.id, now=later(1.5))["chunks_deleted"] > 0
+    assert not Chunk.objects.exists()

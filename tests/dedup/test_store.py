@@ -115,3 +115,140 @@ def test_crash_before_index_rows_leaves_only_a_pack_object(tenant, monkeypatch, 
         tenant.put("crash2.bin", data)
     assert not Chunk.objects.exists() and not File.objects.exists()
     assert list(blobstore.get_backend().list("packs/"))  # durable but unreferenced: GC's job
+
+
+def test_declared_hash_of_content_with_a_corrupt_chunk_repairs_it(tenant, blob_root):
+    import hashlib
+
+    data = random_bytes(150_000, seed=22)
+    tenant.put("c.bin", data)
+    chunk = Chunk.objects.filter(organization=tenant.organization).order_by("offset").first()
+    path = blob_root / chunk.pack.key
+    raw = bytearray(path.read_bytes())
+    raw[chunk.offset + 10] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    assert tenant.get("c.bin").status_code == 500
+    chunk.refresh_from_db()
+    assert chunk.corrupt
+    # The declared hash names known content, but one of its chunks is corrupt: it must not be reused blindly.
+    reply = tenant.put("d.bin", data, HTTP_X_CONTENT_SHA256=hashlib.sha256(data).hexdigest())
+    assert reply.status_code == 201
+    assert reply.json()["new_bytes"] == chunk.size
+    chunk.refresh_from_db()
+    assert not chunk.corrupt
+    assert body(tenant.get("d.bin")) == data
+    assert body(tenant.get("c.bin")) == data
+
+
+def _put_checked(tenant, path, data):
+    import hashlib
+
+    reply = tenant.put(path, data)
+    assert reply.status_code == 201, reply.json()
+    assert reply.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    assert File.objects.get(path=path).sha256 == hashlib.sha256(data).digest()
+    assert body(tenant.get(path)) == data
+    return reply.json()
+
+
+def test_same_size_files_get_their_own_sha256(tenant):
+    """Stored files of the same size are candidates whose hash an upload may reuse: only identical chunks may."""
+    size = services.SPECULATE_MIN_BYTES + 200_000
+    a = firmware(size, seed=41)
+    _put_checked(tenant, "a", a)
+    _put_checked(tenant, "b", random_bytes(size, seed=42))  # new from the first chunk
+    assert _put_checked(tenant, "a2", a)["new_bytes"] == 0  # identical: a's hash, without hashing the body
+    # Same size, every chunk but the last ones shared with a.
+    c = a[:-3000] + random_bytes(3000, seed=43)
+    assert _put_checked(tenant, "c", c)["new_bytes"] < 100_000
+
+
+def test_same_size_file_that_diverges_after_the_first_window(tenant):
+    """The first window (8 MiB) matches a stored file, the rest does not: the hash of the prefix is
+    caught up from the stored chunks, and the stored sha256 is still that of the bytes."""
+    size = chunking_window() + 1_500_000
+    a = random_bytes(size, seed=44)
+    _put_checked(tenant, "a", a)
+    b = a[: size - 200_000] + random_bytes(200_000, seed=45)
+    reply = _put_checked(tenant, "b", b)
+    assert 0 < reply["new_bytes"] < 400_000
+    # A same-size file made of the very same chunks in another order is not the same file either.
+    c = b[size - 200_000 :] + b[: size - 200_000]
+    _put_checked(tenant, "c", c)
+
+
+def chunking_window():
+    from dedup import chunking
+
+    return chunking.READ_BLOCK + 5 * chunking.PROFILES["small-v1"].max_size
+
+
+@pytest.mark.parametrize("declare_hash", [False, True])
+def test_put_file_reading_into_the_buffer(tenant, declare_hash):
+    """put_file with a readinto (the store's zero-copy read): new, then already-stored content, several windows."""
+    import hashlib
+    import io
+
+    from tenants.auth import resolve
+
+    context = resolve(tenant.key.plaintext, tenant.namespace.name)
+    data = firmware(chunking_window() + 2_345_678, seed=46)
+    digest = hashlib.sha256(data).digest()
+    for path in ("first", "second"):
+        stream = io.BytesIO(data)
+        _, ingested = services.put_file(
+            context,
+            path,
+            stream.read,
+            declared_sha256=digest if declare_hash and path == "second" else None,
+            expected_size=len(data),
+            readinto=stream.readinto,
+        )
+        assert ingested.sha256 == digest and ingested.size == len(data)
+        assert body(tenant.get(path)) == data
+    assert ingested.new_bytes == 0
+
+
+def test_running_totals_count_every_uploaded_byte(tenant):
+    from dedup.models import NamespaceTotals, OrgStorage
+
+    a, b = random_bytes(120_000, seed=47), random_bytes(80_000, seed=48)
+    tenant.put("a", a)  # the namespace's first totals row is created here
+    tenant.put("b", b)
+    tenant.put("a-again", a)
+    assert NamespaceTotals.objects.get(pk=tenant.namespace.id).bytes_uploaded == 2 * len(a) + len(b)
+    assert OrgStorage.objects.get(organization=tenant.organization).stored_bytes == len(a) + len(b)
+
+
+def test_already_stored_content_is_proven_by_its_chunks_without_the_whole_file_hash(tenant, monkeypatch):
+    """The speed-up itself: a re-upload whose chunks equal a stored file's never computes the whole-file hash."""
+    data = firmware(chunking_window() + 1_000_000, seed=49)
+    _put_checked(tenant, "a", data)
+    hashed = []
+    monkeypatch.setattr(services.BackgroundSha256, "update", lambda self, block: hashed.append("update"))
+    monkeypatch.setattr(services.BackgroundSha256, "digest", lambda self: hashed.append("digest"))
+    assert tenant.put("b", data).json()["sha256"] == File.objects.get(path="a").sha256.hex()
+    assert hashed == []
+    monkeypatch.undo()
+    _put_checked(tenant, "b", data)
+
+
+def test_corrupt_stored_chunk_met_while_catching_up_the_hash_asks_for_a_retry_that_repairs(tenant, blob_root):
+    size = chunking_window() + 1_500_000
+    a = random_bytes(size, seed=50)
+    _put_checked(tenant, "a", a)
+    chunk = Chunk.objects.filter(organization=tenant.organization).order_by("pack_id", "offset").first()
+    path = blob_root / chunk.pack.key
+    raw = bytearray(path.read_bytes())
+    raw[chunk.offset + 10] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    b = a[: size - 200_000] + random_bytes(200_000, seed=51)  # diverges after the first window
+    reply = tenant.put("b", b)
+    assert reply.status_code == 409 and reply.json()["error"]["code"] == "retry_upload"
+    assert not File.objects.filter(path="b").exists()
+    chunk.refresh_from_db()
+    assert chunk.corrupt
+    _put_checked(tenant, "b", b)  # the retry stores the chunk again
+    chunk.refresh_from_db()
+    assert not chunk.corrupt
+    assert body(tenant.get("a")) == a
