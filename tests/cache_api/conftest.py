@@ -73,3 +73,14 @@ def make_tenant(db):
 @pytest.fixture
 def tenant(make_tenant):
     return make_tenant()
+
+
+# One minimal valid body per endpoint (None: GET stats), for tests that walk every endpoint.
+ENDPOINT_BODIES = {
+    "set": {"key": "k", "value": 1},
+    "get": {"key": "k"},
+    "delete": {"key": "k"},
+    "mget": {"keys": ["k"]},
+    "mset": {"items": [{"key": "k", "value": 1}]},
+    "stats": None,
+}

@@ -12,19 +12,12 @@ import pytest
 from django.db import OperationalError, connection
 
 from cache_api import authcache
-from tests.cache_api.conftest import call
+from tests.cache_api.conftest import ENDPOINT_BODIES, call
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-REQUESTS = {
-    "set": {"key": "k", "value": 1},
-    "get": {"key": "k"},
-    "delete": {"key": "k"},
-    "mget": {"keys": ["k"]},
-    "mset": {"items": [{"key": "k", "value": 1}]},
-    "stats": None,
-}
+REQUESTS = ENDPOINT_BODIES
 
 
 @contextlib.contextmanager

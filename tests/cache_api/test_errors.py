@@ -10,19 +10,12 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from tenants import keys, services
-from tests.cache_api.conftest import URL, call
+from tests.cache_api.conftest import ENDPOINT_BODIES, URL, call
 from tests.factories import ApiKeyFactory, NamespaceFactory
 
 pytestmark = pytest.mark.django_db
 
-ENDPOINTS = {
-    "set": {"key": "k", "value": 1},
-    "get": {"key": "k"},
-    "delete": {"key": "k"},
-    "mget": {"keys": ["k"]},
-    "mset": {"items": [{"key": "k", "value": 1}]},
-    "stats": None,
-}
+ENDPOINTS = ENDPOINT_BODIES
 
 
 def error_of(response, status, code):

@@ -67,14 +67,20 @@ def test_tenants_with_identical_files_share_nothing(tenant, other_tenant):
     assert other_tenant.get("secret.bin").status_code == 404
 
 
-def test_corrupted_chunk_on_disk_is_detected(tenant, blob_root):
-    data = random_bytes(150_000, seed=21)
-    tenant.put("c.bin", data)
+def corrupt_first_chunk(tenant, blob_root):
+    """Flip one stored byte of the tenant's first chunk on disk; returns that chunk."""
     chunk = Chunk.objects.filter(organization=tenant.organization).order_by("offset").first()
     path = blob_root / chunk.pack.key
     raw = bytearray(path.read_bytes())
     raw[chunk.offset + 10] ^= 0xFF
     path.write_bytes(bytes(raw))
+    return chunk
+
+
+def test_corrupted_chunk_on_disk_is_detected(tenant, blob_root):
+    data = random_bytes(150_000, seed=21)
+    tenant.put("c.bin", data)
+    chunk = corrupt_first_chunk(tenant, blob_root)
     response = tenant.get("c.bin")
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "chunk_corrupted"
@@ -122,11 +128,7 @@ def test_declared_hash_of_content_with_a_corrupt_chunk_repairs_it(tenant, blob_r
 
     data = random_bytes(150_000, seed=22)
     tenant.put("c.bin", data)
-    chunk = Chunk.objects.filter(organization=tenant.organization).order_by("offset").first()
-    path = blob_root / chunk.pack.key
-    raw = bytearray(path.read_bytes())
-    raw[chunk.offset + 10] ^= 0xFF
-    path.write_bytes(bytes(raw))
+    chunk = corrupt_first_chunk(tenant, blob_root)
     assert tenant.get("c.bin").status_code == 500
     chunk.refresh_from_db()
     assert chunk.corrupt
