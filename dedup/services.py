@@ -280,24 +280,71 @@ class BackgroundSha256:
         return self.hash.digest()
 
 
-HASH_BLOCK = 4 * 1024 * 1024  # hash_only's two alternating read buffers
-
-# Stored files of the upload's size whose manifests are compared with its chunks (see _Speculation).
+# Stored files of the upload's size whose content it may repeat (see _prove and _Speculation).
 MAX_CANDIDATES = 8
 # Below this, hashing the whole file (~0.6 ms per MiB) costs no more than the query for candidates.
 SPECULATE_MIN_BYTES = 1024 * 1024
+# Bytes read and hashed between two comparisons with a stored file's digests, and the share of each
+# window's bytes this thread hashes (it also reads the next window meanwhile; the helper hashes the rest).
+PROOF_WINDOW = 8 * 1024 * 1024
+PROOF_SHARE_HERE = 40
 
 
-def _same_size_files(organization_id, size):
-    """[(sha256, chunk ids)] of a few of the organization's files of exactly this size."""
+@dataclass
+class StoredContent:
+    """A stored file an upload may repeat: its whole-file SHA-256 and its chunks (ids, sizes, digests)."""
+
+    sha256: bytes
+    ids: np.ndarray
+    sizes: np.ndarray
+    digests: list = field(default_factory=list)
+
+    @classmethod
+    def from_manifest(cls, sha256, blob):
+        entries = manifests.decode(blob)
+        return cls(sha256=bytes(sha256), ids=entries["id"], sizes=entries["size"])
+
+    def with_digests(self, organization_id):
+        """Self with the chunks' digests loaded; None if one is gone or marked corrupt (the full path,
+        which stores the body's chunks, repairs it)."""
+        rows = sql.digest_rows(organization_id, self.ids)
+        digests = []
+        for chunk_id in self.ids.tolist():
+            row = rows.get(chunk_id)
+            if row is None or row[1]:
+                return None
+            digests.append(row[0])
+        self.digests = digests
+        return self
+
+    def ingested(self):
+        sizes = self.sizes.tolist()
+        return Ingested(
+            size=sum(sizes),
+            sha256=self.sha256,
+            digests=self.digests,
+            sizes=sizes,
+            new_chunks=0,
+            new_bytes=0,
+            ids=self.ids.tolist(),
+        )
+
+
+def _same_size_files(organization_id, size, profile_name):
+    """A few of the organization's files of exactly this size cut with this profile, newest first."""
     if not size or size < SPECULATE_MIN_BYTES:
         return []
-    rows = File.objects.filter(organization_id=organization_id, size=size).values_list("sha256", "manifest")
-    return [(bytes(sha256), manifests.decode(blob)["id"]) for sha256, blob in rows[:MAX_CANDIDATES]]
+    rows = (
+        File.objects.filter(organization_id=organization_id, size=size, chunk_profile=profile_name)
+        .order_by("-updated_at")
+        .values_list("sha256", "manifest")
+    )
+    return [StoredContent.from_manifest(sha256, blob) for sha256, blob in rows[:MAX_CANDIDATES]]
 
 
 class _Speculation:
-    """Proves already-stored content by its chunks, without the whole-file SHA-256.
+    """Proves already-stored content by its chunks, without the whole-file SHA-256 (the CDC path's
+    fallback when the lead candidate of _prove was not it).
 
     Chunk ids are SHA-256 digests the server computed itself, so a chunk-id sequence equal to a stored
     file's manifest means byte-identical content: that file's sha256 is this upload's. While every chunk
@@ -305,9 +352,9 @@ class _Speculation:
     not computed; on the first divergence the caller catches it up on every byte read so far.
     """
 
-    def __init__(self, candidates):
+    def __init__(self, candidates, position=0):
         self.candidates = candidates
-        self.position = 0
+        self.position = position
 
     def advance(self, ids):
         """Ids of the next chunks; False once no candidate starts with the sequence seen so far."""
@@ -316,26 +363,30 @@ class _Speculation:
         end = self.position + len(ids)
         window = np.asarray(ids, dtype=np.int64)
         self.candidates = [
-            (sha256, known)
-            for sha256, known in self.candidates
-            if len(known) >= end and np.array_equal(known[self.position : end], window)
+            candidate
+            for candidate in self.candidates
+            if len(candidate.ids) >= end and np.array_equal(candidate.ids[self.position : end], window)
         ]
         self.position = end
         return bool(self.candidates)
 
     def proven_sha256(self):
-        for sha256, known in self.candidates:
-            if len(known) == self.position:
-                return sha256
+        for candidate in self.candidates:
+            if len(candidate.ids) == self.position:
+                return candidate.sha256
         return None
 
 
 def _hash_stored(whole, ids):
     """Feed the stored (verified) bytes of chunks `ids` to a BackgroundSha256, synchronously."""
     whole.wait()
+    for data in _stored_bytes(ids):
+        whole.hash.update(data)
+
+
+def _stored_bytes(ids):
     try:
-        for data in selectors.iter_chunk_data(ids):
-            whole.hash.update(data)
+        yield from selectors.iter_chunk_data(ids)
     except packs.ChunkCorrupted:
         # Now marked corrupt: a retry stores this content's chunks again, which repairs them.
         raise ApiError(
@@ -345,20 +396,203 @@ def _hash_stored(whole, ids):
         )
 
 
+def _fill(view, read, readinto):
+    """Read into `view` until it is full or the stream ends; returns the bytes read."""
+    filled = 0
+    while filled < len(view):
+        if readinto is not None:
+            got = readinto(view[filled:]) or 0
+        else:
+            data = read(len(view) - filled)
+            got = len(data)
+            view[filled : filled + got] = data
+        if not got:
+            break
+        filled += got
+    return filled
+
+
+@dataclass
+class Proof:
+    """What _prove found. Chunks before `restart` are settled: the body has their bytes at their place,
+    and a cutter started at `restart` cuts the rest as it would have cut the whole body. `leftover` is
+    the body from chunk `restart` on, as far as it has been read."""
+
+    proven: bool
+    restart: int = 0
+    leftover: bytes = b""
+
+
+def _windows(sizes, capacity):
+    """[(first, last, starts)]: runs of whole chunks of at most `capacity` bytes (a larger chunk alone),
+    with each chunk's start offset in its run."""
+    windows = []
+    first = 0
+    while first < len(sizes):
+        last, want, starts = first, 0, []
+        while last < len(sizes) and (last == first or want + sizes[last] <= capacity):
+            starts.append(want)
+            want += sizes[last]
+            last += 1
+        windows.append((first, last, starts))
+        first = last
+    return windows
+
+
+def _byte_split(pieces, percent):
+    """Index splitting `pieces` so that the first part holds about `percent` of their bytes."""
+    goal = sum(len(piece) for piece in pieces) * percent // 100
+    held = 0
+    for index, piece in enumerate(pieces):
+        if held >= goal:
+            return index
+        held += len(piece)
+    return len(pieces)
+
+
+def _prove(content, read, readinto, pool):
+    """Is the body exactly `content`? Hashes it at content's chunk boundaries, window by window, the helper
+    thread taking part of each window's chunks while this thread hashes the rest and then reads the next
+    window into a second buffer, and compares with content's digests. No cutting and no whole-file hash:
+    for already-stored content one SHA-256 pass on two cores.
+
+    Equal digests mean equal bytes (SHA-256, computed by the server). On a difference at chunk k the cut
+    of chunk k - 1 is not settled (FastCDC's cut decision reads the byte after the cut, the first byte of
+    chunk k), so the proof restarts there; the bytes of chunk k - 1, if an earlier window held them, are
+    read back from the store."""
+    sizes = content.sizes.tolist()
+    windows = _windows(sizes, PROOF_WINDOW)
+    buffers = [memoryview(bytearray(max([PROOF_WINDOW, *sizes]))) for _ in range(2)]
+
+    def fetch(index):
+        """Window `index` read into its buffer; past the last window, one byte (there should be none)."""
+        if index < len(windows):
+            first, last, starts = windows[index]
+            want = starts[-1] + sizes[last - 1]
+        else:
+            want = 1
+        buffer = buffers[index % 2]
+        return buffer[: _fill(buffer[:want], read, readinto)]
+
+    data, previous = fetch(0), b""
+    for index, (first, last, starts) in enumerate(windows):
+        pieces = [data[start : start + size] for start, size in zip(starts, sizes[first:last], strict=True)]
+        complete = [piece for piece, size in zip(pieces, sizes[first:last], strict=True) if len(piece) == size]
+        split = _byte_split(complete, PROOF_SHARE_HERE)
+        tail = pool.submit(_digests, complete[split:])
+        digests = _digests(complete[:split])
+        # Read ahead into the other buffer while the helper hashes (it is not the one being hashed).
+        following = fetch(index + 1) if len(complete) == last - first else b""
+        digests += tail.result()
+        matched = _common_prefix(digests, content.digests[first : first + len(complete)])
+        if matched < last - first:  # a chunk differs, or the body ended inside the window
+            return _diverged(content, first + matched, first, starts, bytes(data) + bytes(following))
+        data, previous = following, data
+    if data:  # the body goes on past the content's end, where its last chunk was cut
+        if not windows:
+            return Proof(proven=False, leftover=bytes(data))
+        first, _, starts = windows[-1]
+        return _diverged(content, len(sizes), first, starts, bytes(previous) + bytes(data))
+    return Proof(proven=True)
+
+
+def _common_prefix(ours, theirs):
+    """How many leading items the two equally long lists share."""
+    return next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b), len(ours))
+
+
+def _diverged(content, differs_at, window_first, window_starts, window):
+    restart = max(0, differs_at - 1)
+    if restart >= window_first:
+        return Proof(proven=False, restart=restart, leftover=bytes(window[window_starts[restart - window_first] :]))
+    # Chunk `restart` ended the previous window: its bytes are those of the stored chunk.
+    stored = b"".join(_stored_bytes([int(content.ids[restart])]))
+    return Proof(proven=False, restart=restart, leftover=stored + bytes(window))
+
+
+def _prefixed(leftover, read, readinto):
+    """read and readinto serving `leftover` first, then the stream."""
+    pending = memoryview(leftover)
+
+    def read_prefixed(size):
+        nonlocal pending
+        if pending:
+            data, pending = bytes(pending[:size]), pending[size:]
+            return data
+        return read(size)
+
+    def readinto_prefixed(buffer):
+        nonlocal pending
+        if pending:
+            count = min(len(buffer), len(pending))
+            buffer[:count] = pending[:count]
+            pending = pending[count:]
+            return count
+        return readinto(buffer)
+
+    return read_prefixed, (readinto_prefixed if readinto is not None else None)
+
+
 def ingest_stream(organization_id, read, profile, quota_room=None, backend=None, expected_size=None, readinto=None):
     """Chunk, hash and store a stream (read(n) -> bytes). Returns what the manifest commit needs.
 
-    The helper thread computes the whole-file SHA-256 and part of the chunk hashes, overlapping with
-    reading, cutting (FastCDC releases the GIL too) and the rest of the chunk hashes. With the size known
-    in advance and stored files of that size, the whole-file hash waits until the chunks show the content
-    is new (_Speculation): already-stored content costs one SHA-256 pass instead of two.
+    With the size known in advance (Content-Length) and a stored file of that size and profile, the body
+    is first compared with that file at its chunk boundaries (_prove): already-stored content costs one
+    SHA-256 pass split over two threads, no cutting. Otherwise, or from where the body turns out to
+    differ, it is cut and stored (_cut_and_store).
     """
-    digests, sizes = [], []
-    candidates = _same_size_files(organization_id, expected_size) if expected_size else []
-    speculation = _Speculation(candidates) if candidates else None
-    received = 0
-    with ChunkSink(organization_id, backend=backend, quota_room=quota_room) as sink, ThreadPoolExecutor(1) as pool:
+    candidates = _same_size_files(organization_id, expected_size, profile.name) if expected_size else []
+    settled = StoredContent(sha256=b"", ids=np.empty(0, np.int64), sizes=np.empty(0, np.uint32))
+    with ThreadPoolExecutor(1) as pool:
+        lead = None
+        if candidates:
+            lead, head = _lead_candidate(organization_id, candidates, profile, read, readinto)
+            read, readinto = _prefixed(head, read, readinto)
+        if lead is not None:
+            proof = _prove(lead, read, readinto, pool)
+            if proof.proven:
+                return lead.ingested()
+            read, readinto = _prefixed(proof.leftover, read, readinto)
+            r = proof.restart
+            settled = StoredContent(sha256=b"", ids=lead.ids[:r], sizes=lead.sizes[:r], digests=lead.digests[:r])
+            candidates = [c for c in candidates[1:] if np.array_equal(c.ids[:r], settled.ids)]
+        return _cut_and_store(organization_id, read, readinto, profile, pool, quota_room, backend, settled, candidates)
+
+
+def _lead_candidate(organization_id, candidates, profile, read, readinto):
+    """The candidate (digests loaded) whose first chunk is the body's, or None; and the bytes read to
+    find out. Candidates were cut with `profile` and have the body's size, so the body's first cut is
+    theirs if they start alike: one cut and one hash, however many candidates."""
+    head = bytearray(profile.max_size)
+    head = memoryview(head)[: _fill(memoryview(head), read, readinto)]
+    size = next(iter(profile.cutter().cut_buf(head)), None)
+    if size is None:
+        return None, bytes(head)
+    size = size.length
+    digest = hashlib.sha256(head[:size]).digest()
+    alike = [candidate for candidate in candidates if len(candidate.ids) and candidate.sizes[0] == size]
+    first_digests = sql.digest_rows(organization_id, [int(candidate.ids[0]) for candidate in alike])
+    for candidate in alike:
+        if first_digests.get(int(candidate.ids[0]), (None,))[0] == digest:
+            return candidate.with_digests(organization_id), bytes(head)
+    return None, bytes(head)
+
+
+def _cut_and_store(organization_id, read, readinto, profile, pool, quota_room, backend, settled, candidates):
+    """Cut the stream with `profile` after the `settled` chunks, store new chunks, hash the whole file.
+
+    The helper thread computes the whole-file SHA-256 and part of the chunk hashes, overlapping with
+    reading, cutting (FastCDC releases the GIL too) and the rest of the chunk hashes. While the chunks
+    match stored same-size `candidates` (_Speculation) the whole-file hash waits.
+    """
+    digests, sizes = list(settled.digests), settled.sizes.tolist()
+    speculation = _Speculation(candidates, position=len(digests)) if candidates else None
+    received = sum(sizes)
+    with ChunkSink(organization_id, backend=backend, quota_room=quota_room) as sink:
+        sink.known.update(zip(digests, settled.ids.tolist(), strict=True))
         whole = BackgroundSha256(pool)
+        if speculation is None and digests:
+            _hash_stored(whole, settled.ids.tolist())
 
         def on_block(block):
             nonlocal received
@@ -519,44 +753,31 @@ def _quota_room(context):
     return max(0, quota - (stored or 0))
 
 
-def known_manifest(organization_id, sha256):
-    """(ids, sizes) of a stored file with this whole-file SHA-256 in the organization, or None."""
+def known_content(organization_id, sha256):
+    """The organization's stored content with this whole-file SHA-256 (digests loaded), or None."""
     blob = (
         File.objects.filter(organization_id=organization_id, sha256=sha256).values_list("manifest", flat=True).first()
     )
     if blob is None:
         return None
-    entries = manifests.decode(blob)
-    ids = entries["id"].tolist()
-    if sql.any_corrupt(organization_id, ids):
-        return None  # the full path re-stores (repairs) the corrupt chunks from the body
-    return ids, entries["size"].tolist()
+    return StoredContent.from_manifest(sha256, blob).with_digests(organization_id)
 
 
 def hash_only(read, known, readinto=None):
-    """Content whose whole-file hash is already stored: verify the bytes, skip chunking altogether.
-    Hashing block k on the helper thread while reading block k+1 hides the read's copying; with
-    `readinto`, two buffers alternate (one being hashed, one being filled) instead of fresh blocks."""
-    ids, sizes = known
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    """Content whose whole-file hash is already stored: prove the body is that content at its chunk
+    boundaries (_prove), never chunking it. A body that is not gets its SHA-256 computed (the stored
+    prefix it shares, then the rest), so that the refusal can name it."""
+    with ThreadPoolExecutor(1) as pool:
+        proof = _prove(known, read, readinto, pool)
+        if proof.proven:
+            return known.ingested()
         whole = BackgroundSha256(pool)
-        if readinto is None:
-            for block in chunking.iter_blocks(read):
-                whole.update(block)
-        else:
-            buffers = [memoryview(bytearray(HASH_BLOCK)), memoryview(bytearray(HASH_BLOCK))]
-            turn = 0
-            while True:
-                # update() waits for the previous block, so the buffer filled here is never being hashed.
-                got = readinto(buffers[turn])
-                if not got:
-                    break
-                whole.update(buffers[turn][:got])
-                turn ^= 1
-        sha256 = whole.digest()
-    return Ingested(
-        size=whole.size, sha256=sha256, digests=[None] * len(ids), sizes=sizes, new_chunks=0, new_bytes=0, ids=ids
-    )
+        _hash_stored(whole, known.ids[: proof.restart].tolist())
+        whole.hash.update(proof.leftover)
+        whole.size = int(known.sizes[: proof.restart].sum()) + len(proof.leftover)
+        for block in chunking.iter_blocks(read):
+            whole.update(block)
+        return Ingested(size=whole.size, sha256=whole.digest(), digests=[], sizes=[], new_chunks=0, new_bytes=0)
 
 
 def put_file(
@@ -577,7 +798,7 @@ def put_file(
     """
     profile = namespace_profile(context.namespace.id)
     room = _quota_room(context)
-    known = known_manifest(context.organization_id, declared_sha256) if declared_sha256 else None
+    known = known_content(context.organization_id, declared_sha256) if declared_sha256 else None
     try:
         if known is not None:
             ingested = hash_only(read, known, readinto=readinto)
@@ -599,7 +820,7 @@ def put_file(
             "nothing was stored.",
             field="X-Content-SHA256",
         )
-    if known is not None and ingested.size != sum(known[1]):
+    if known is not None and ingested.size != int(known.sizes.sum()):
         raise ApiError("digest_mismatch", "The body does not match the declared SHA-256.", field="X-Content-SHA256")
     try:
         committed = commit_file(

@@ -145,6 +145,26 @@ def refcount_rows(organization_id, ids):
     return rows
 
 
+def digest_rows(organization_id, ids):
+    """{id: (sha256 bytes, corrupt)} of the organization's chunks among `ids`."""
+    ids = [int(i) for i in ids]
+    if not ids:
+        return {}
+    if _postgres():
+        with _binary_cursor() as cursor:
+            cursor.execute(
+                "SELECT id, sha256, corrupt FROM dedup_chunk WHERE organization_id = %s AND id = ANY(%b::bigint[])",
+                [organization_id, ids],
+            )
+            return {row[0]: (bytes(row[1]), row[2]) for row in cursor.fetchall()}
+    rows = {}
+    for batch in _batches(ids):
+        chunks = Chunk.objects.filter(organization_id=organization_id, id__in=batch)
+        for chunk_id, digest, corrupt in chunks.values_list("id", "sha256", "corrupt"):
+            rows[chunk_id] = (bytes(digest), corrupt)
+    return rows
+
+
 def add_refcount(ids, delta, freed_until=None):
     """refcount += delta. With `freed_until`, a chunk the change leaves unreferenced is protected until then:
     an upload that found it still referenced (and so did not protect it) may be about to commit it."""

@@ -254,3 +254,109 @@ def test_corrupt_stored_chunk_met_while_catching_up_the_hash_asks_for_a_retry_th
     chunk.refresh_from_db()
     assert not chunk.corrupt
     assert body(tenant.get("a")) == a
+
+
+# --- Already-stored content proven at a stored file's chunk boundaries (services._prove) -----------
+
+
+def _stored_digests(path):
+    from dedup import manifests
+
+    ids = manifests.decode(File.objects.get(path=path).manifest)["id"].tolist()
+    by_id = dict(Chunk.objects.filter(id__in=ids).values_list("id", "sha256"))
+    return [bytes(by_id[chunk_id]) for chunk_id in ids]
+
+
+def _cdc_digests(data):
+    from dedup import chunking
+
+    return [bytes.fromhex(digest) for digest, _ in chunking.chunk_digests(chunking.PROFILES["small-v1"], data)]
+
+
+@pytest.fixture
+def small_windows(monkeypatch):
+    """Proof windows of 256 KiB, so that a 1.5 MiB file spans several of them."""
+    monkeypatch.setattr(services, "PROOF_WINDOW", 256 * 1024)
+    return 256 * 1024
+
+
+def _window_starts(path):
+    """Byte offsets of the chunks that begin a proof window of the stored file."""
+    from dedup import manifests
+
+    sizes = manifests.decode(File.objects.get(path=path).manifest)["size"].tolist()
+    offsets = [sum(sizes[:index]) for index in range(len(sizes) + 1)]
+    return [offsets[first] for first, _, _ in services._windows(sizes, services.PROOF_WINDOW)]
+
+
+@pytest.mark.parametrize("where", ["window start", "inside a window", "last byte", "first byte"])
+def test_same_size_upload_that_differs_is_cut_exactly_as_if_nothing_were_stored(tenant, small_windows, where):
+    """The chunks before a difference are taken from the stored file; the cut resumes one chunk earlier
+    (FastCDC reads the byte after a cut), so the manifest equals a plain CDC of the new body."""
+    size = services.SPECULATE_MIN_BYTES + 500_000
+    a = firmware(size, seed=60)
+    _put_checked(tenant, "a", a)
+    starts = _window_starts("a")
+    assert len(starts) >= 4
+    at = {"window start": starts[2], "inside a window": starts[2] + 70_000, "last byte": size - 1, "first byte": 0}
+    b = bytearray(a)
+    b[at[where]] ^= 0x5A  # the first byte of the chunk: the cut before it may move
+    reply = _put_checked(tenant, "b", bytes(b))
+    assert _stored_digests("b") == _cdc_digests(bytes(b))
+    assert 0 < reply["new_bytes"] < 200_000
+
+
+def test_upload_longer_or_shorter_than_the_same_size_candidate_is_stored_as_sent(tenant, small_windows):
+    """Content-Length is what selects candidates; a body that is not that long is refused, nothing stored."""
+    size = services.SPECULATE_MIN_BYTES + 300_000
+    a = firmware(size, seed=61)
+    _put_checked(tenant, "a", a)
+    from io import BytesIO
+
+    for sent in (a[:-1000], a + b"more"):
+        response = tenant.client.generic(
+            "PUT",
+            "/api/files/odd.bin",
+            b"",
+            content_type="application/octet-stream",
+            **tenant.headers(),
+            CONTENT_LENGTH=str(size),
+            **{"wsgi.input": BytesIO(sent)},
+        )
+        if len(sent) < size:
+            assert response.status_code == 400 and response.json()["error"]["code"] == "incomplete_body"
+            assert not File.objects.filter(path="odd.bin").exists()
+        else:  # the server reads Content-Length bytes: the stored file is those, i.e. `a`
+            assert response.status_code == 201 and body(tenant.get("odd.bin")) == a
+
+
+def test_the_stored_file_starting_like_the_upload_is_the_one_compared(tenant, small_windows, monkeypatch):
+    """Several stored files have the upload's size; the one whose first chunk it shares is proven,
+    without the whole-file hash, whichever is newest."""
+    size = services.SPECULATE_MIN_BYTES + 300_000
+    a, other = firmware(size, seed=62), random_bytes(size, seed=63)
+    _put_checked(tenant, "a", a)
+    _put_checked(tenant, "newest", other)
+    hashed = []
+    monkeypatch.setattr(services.BackgroundSha256, "update", lambda self, block: hashed.append("update"))
+    reply = tenant.put("a-again", a)
+    assert reply.status_code == 201 and reply.json()["new_bytes"] == 0
+    assert hashed == []
+    monkeypatch.undo()
+    assert body(tenant.get("a-again")) == a
+    assert _stored_digests("a-again") == _stored_digests("a")
+
+
+def test_declared_hash_with_a_body_that_differs_late_names_the_bodys_sha256(tenant, small_windows):
+    import hashlib
+
+    size = services.SPECULATE_MIN_BYTES + 300_000
+    a = firmware(size, seed=64)
+    _put_checked(tenant, "a", a)
+    lie = bytearray(a)
+    lie[_window_starts("a")[3] + 5] ^= 1
+    reply = tenant.put("lie", bytes(lie), HTTP_X_CONTENT_SHA256=hashlib.sha256(a).hexdigest())
+    assert reply.status_code == 400 and reply.json()["error"]["code"] == "digest_mismatch"
+    assert hashlib.sha256(bytes(lie)).hexdigest() in reply.json()["error"]["message"]
+    assert not File.objects.filter(path="lie").exists()
+    assert tenant.put("a2", a, HTTP_X_CONTENT_SHA256=hashlib.sha256(a).hexdigest()).json()["new_bytes"] == 0
