@@ -16,24 +16,24 @@ GB = Decimal(10**9)
 
 DEFAULT_PRICES = {
     # AWS S3 Standard, US East (N. Virginia): storage first 50 TB/month, data transfer out to the internet
-    # first 10 TB/month (aws.amazon.com/s3/pricing).
+    # first 10 TB/month (aws.amazon.com/s3/pricing; the page is undated: checked 2026-12-02 against copies of it).
     Origin.Kind.AWS_S3: {
         "egress_usd_per_gb": Decimal("0.09"),
         "storage_usd_per_gb_month": Decimal("0.023"),
-        "source": "AWS S3 Standard us-east-1 list prices (aws.amazon.com/s3/pricing)",
+        "source": "AWS S3 Standard us-east-1 list prices (aws.amazon.com/s3/pricing), as checked on 2026-12-02",
     },
     # Seagate Lyve Cloud: storage only, no egress/API fees (Lyve Cloud billing FAQ); $9 per TB-month for
     # self-service accounts (Lyve Cloud release 5.7 notes, 2023-02-03).
     Origin.Kind.LYVE: {
         "egress_usd_per_gb": Decimal("0"),
         "storage_usd_per_gb_month": Decimal("0.009"),
-        "source": "Seagate Lyve Cloud billing FAQ and release 5.7 notes",
+        "source": "Seagate Lyve Cloud billing FAQ and release 5.7 notes (2023-02-03)",
     },
     # Unknown S3-compatible provider: assume AWS list prices until the organization sets its own.
     Origin.Kind.S3_COMPATIBLE: {
         "egress_usd_per_gb": Decimal("0.09"),
         "storage_usd_per_gb_month": Decimal("0.023"),
-        "source": "assumed AWS S3 list prices; set your provider's prices",
+        "source": "assumed AWS S3 list prices (as checked on 2026-12-02); set your provider's prices",
     },
 }
 
