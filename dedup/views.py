@@ -473,6 +473,13 @@ class ChunkBatchView(DedupView):
         return Response({"received": len(pieces), "stored": new_chunks, "stored_bytes": new_bytes})
 
 
+class ConfigView(DedupView):
+    @doc.documented("The namespace's chunking profile (clients cut with it)", responses={200: doc.Config})
+    def get(self, request):
+        profile = services.namespace_profile(request.auth.namespace.id)
+        return Response({"namespace": request.auth.namespace.name, "chunk_profile": profile.describe()})
+
+
 class StatsView(DedupView):
     @doc.documented("Dedup and savings figures of the namespace", responses={200: doc.Stats})
     def get(self, request):
