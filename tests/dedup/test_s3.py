@@ -327,3 +327,50 @@ def test_the_fetch_lock_is_released_only_by_its_owner():
     assert cache.get("dedup:test-lock") == second.token
     second.release()
     assert cache.get("dedup:test-lock") is None
+
+
+@pytest.mark.parametrize("failure", ["blob_backend_down", "over_quota"])
+def test_origin_bytes_are_counted_when_storing_the_fetch_fails(tenant, s3, origin_bucket, settings, failure):
+    """The object left the origin (its egress is paid) but could not be stored: its bytes count as origin
+    bytes of a miss, with no hit, no bytes served and no file."""
+    from dedup.models import File
+
+    data = random_bytes(300_000, seed=77)
+    s3.put_object(Bucket=origin_bucket, Key="releases/fw/3.0.bin", Body=data)
+    if failure == "blob_backend_down":
+        # The origin answers; the pack store does not (a closed port): the write fails after the read.
+        broken = override_settings(
+            BLOB_BACKEND="s3",
+            BLOB_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
+            BLOB_S3_BUCKET="packs-down",
+            BLOB_S3_ACCESS_KEY_ID="x",
+            BLOB_S3_SECRET_ACCESS_KEY="y",
+        )
+        expected = (503, "storage_unavailable")
+    else:
+        plan = tenant.organization.plan
+        plan.storage_quota_bytes = 100_000
+        plan.save()
+        broken = override_settings()
+        expected = (413, "storage_quota_exceeded")
+    with broken:
+        response = tenant.get("fw/3.0.bin")
+    assert (response.status_code, response.json()["error"]["code"]) == expected
+    assert not File.objects.filter(namespace=tenant.namespace).exists()
+    stats = tenant.stats()
+    assert stats["origin_bytes"] == len(data)
+    assert (stats["misses"], stats["hits"], stats["served_bytes"], stats["files"]) == (1, 0, 0, 0)
+    assert stats["bandwidth_saved_bytes"] == 0
+    if settings.REDIS_URL:
+        from cache_api import metering
+
+        counts = metering.live_counts(tenant.organization.id, tenant.namespace.id)
+        assert counts["origin_bytes"] == len(data)
+        assert (counts["requests"], counts["misses"], counts["hits"], counts["bytes_served"]) == (1, 1, 0, 0)
+    # Once storing works again the next miss fetches (and pays) again, and is served.
+    if failure == "over_quota":
+        plan.storage_quota_bytes = None
+        plan.save()
+    assert body(tenant.get("fw/3.0.bin")) == data
+    stats = tenant.stats()
+    assert stats["origin_bytes"] == 2 * len(data) and (stats["misses"], stats["hits"]) == (2, 0)
