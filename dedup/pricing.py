@@ -56,8 +56,9 @@ def namespace_stats(context):
     origin = Origin.objects.filter(namespace_id=namespace_id).only("kind").first()
     kind = origin.kind if origin else Origin.Kind.AWS_S3
     prices = prices_for(context.organization_id, kind)
-    # Bytes served from the store that would otherwise have come out of the origin, only when there is one.
-    egress_avoided = totals.hit_bytes if origin else 0
+    # Egress avoided: bytes served on hits of files read through from the origin (they did not leave it
+    # again). Hits on uploaded files avoid no egress, even in a namespace with an origin.
+    egress_avoided = totals.origin_hit_bytes if origin else 0
     storage_avoided = max(0, logical - stored)
     egress_usd = Decimal(egress_avoided) / GB * prices["egress_usd_per_gb"]
     storage_usd = Decimal(storage_avoided) / GB * prices["storage_usd_per_gb_month"]
@@ -77,6 +78,7 @@ def namespace_stats(context):
         "upload_bytes_saved": totals.upload_bytes_saved,
         "served_bytes": totals.served_bytes,
         "origin_bytes": totals.origin_bytes,
+        "origin_hit_bytes": totals.origin_hit_bytes,
         "hits": totals.hits,
         "misses": totals.misses,
         "bandwidth_saved_bytes": egress_avoided + totals.upload_bytes_saved,

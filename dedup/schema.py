@@ -180,6 +180,7 @@ Stats = inline_serializer(
             "upload_bytes_saved",
             "served_bytes",
             "origin_bytes",
+            "origin_hit_bytes",
             "bandwidth_saved_bytes",
             "hits",
             "misses",

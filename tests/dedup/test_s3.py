@@ -374,3 +374,56 @@ def test_origin_bytes_are_counted_when_storing_the_fetch_fails(tenant, s3, origi
     assert body(tenant.get("fw/3.0.bin")) == data
     stats = tenant.stats()
     assert stats["origin_bytes"] == 2 * len(data) and (stats["misses"], stats["hits"]) == (2, 0)
+
+
+def test_egress_avoided_counts_only_hits_on_files_read_through_from_the_origin(tenant, s3, origin_bucket, settings):
+    """Hits on an origin-fetched file are egress avoided; hits on uploaded files in the same namespace are
+    not, and a path overwritten by an upload (PUT or manifest commit) stops counting."""
+    from cache_api import metering
+    from portal import selectors as portal_selectors
+    from portal import services as portal_services
+    from portal.models import UsageDaily
+    from tests.dedup.test_client_dedup import commit, pieces
+
+    Origin.objects.filter(namespace=tenant.namespace).update(kind=Origin.Kind.AWS_S3)  # $0.09/GB egress
+    fetched, uploaded = random_bytes(200_000, seed=81), random_bytes(150_000, seed=82)
+    other, replaced = random_bytes(120_000, seed=83), random_bytes(90_000, seed=84)
+    s3.put_object(Bucket=origin_bucket, Key="releases/fw/o.bin", Body=fetched)
+    s3.put_object(Bucket=origin_bucket, Key="releases/fw/p.bin", Body=other)
+    s3.put_object(Bucket=origin_bucket, Key="releases/fw/q.bin", Body=other)
+    assert tenant.put("fw/u.bin", uploaded).status_code == 201
+    for path in ("fw/o.bin", "fw/p.bin", "fw/q.bin"):
+        assert tenant.get(path).status_code == 200  # misses: read through (these bytes left the origin)
+    assert body(tenant.get("fw/o.bin")) == fetched  # hit on an origin file: 200,000 avoided
+    assert body(tenant.get("fw/o.bin", HTTP_RANGE="bytes=1000-1999")) == fetched[1000:2000]  # 1,000 more
+    assert body(tenant.get("fw/u.bin")) == body(tenant.get("fw/u.bin")) == uploaded  # uploaded: nothing avoided
+    # Overwrites by a client: p.bin by PUT, q.bin by a manifest commit of already stored chunks.
+    assert tenant.put("fw/p.bin", replaced).status_code == 201
+    assert commit(tenant, "fw/q.bin", uploaded, pieces(uploaded)).status_code == 201  # 150,000 not uploaded
+    assert body(tenant.get("fw/p.bin")) == replaced
+    assert body(tenant.get("fw/q.bin")) == uploaded
+    avoided = len(fetched) + 1000
+    served = len(fetched) + 2 * len(other) + avoided + 3 * len(uploaded) + len(replaced)
+    stats = tenant.stats()
+    assert stats["served_bytes"] == served  # every byte served, misses and hits on any file
+    assert stats["origin_bytes"] == len(fetched) + 2 * len(other)
+    assert stats["origin_hit_bytes"] == avoided == stats["cost_breakdown"]["egress_avoided_bytes"]
+    assert stats["upload_bytes_saved"] == len(uploaded)
+    assert stats["bandwidth_saved_bytes"] == avoided + len(uploaded)
+    assert stats["cost_breakdown"]["egress_saved_usd"] == 0.000018  # 201,000 B x $0.09/GB, to the micro-dollar
+    storage_usd = stats["cost_breakdown"]["storage_saved_usd_per_month"]
+    assert stats["cost_saved_usd"] == pytest.approx(avoided * 0.09 / 1e9 + storage_usd, abs=1e-6)
+    # The day's counters carry the same split, and the portal's daily rows and figures use it.
+    counts = metering.live_counts(tenant.organization.id, tenant.namespace.id)
+    assert counts["bytes_served"] == counts["file_bytes_served"] == served
+    assert counts["origin_hit_bytes"] == avoided and counts["upload_bytes_saved"] == len(uploaded)
+    today = metering.utc_today()
+    live = portal_selectors.summary(tenant.organization, today, today, today=today)["totals"]
+    assert live["bandwidth_saved_bytes"] == avoided + len(uploaded)
+    portal_services.rollup_usage(days=[today])
+    row = UsageDaily.objects.get(namespace=tenant.namespace, day=today)
+    assert (row.bytes_served, row.file_bytes_served, row.origin_hit_bytes) == (served, served, avoided)
+    assert row.bandwidth_saved_bytes == avoided + len(uploaded)
+    assert str(row.cost_saved_usd) == "0.000032"  # (201,000 + 150,000) B x $0.09/GB = $0.00003159
+    rolled = portal_selectors.summary(tenant.organization, today, today, today=today)["totals"]
+    assert rolled["bandwidth_saved_bytes"] == avoided + len(uploaded) and rolled["origin_hit_bytes"] == avoided
