@@ -38,6 +38,10 @@ COUNTER_FIELDS = (
     "dedup_bytes_saved",
     "upload_bytes_saved",
     "origin_bytes",
+    # Dedup file store: bytes it served (file and chunk GETs; part of bytes_served), and the part of those
+    # served on hits of files read through from the origin (egress avoided: they did not leave it again).
+    "file_bytes_served",
+    "origin_hit_bytes",
 )
 BATCH_FIELD = "_batch"
 # Live counters outlive a missed rollup by far; they are never the long-term record.

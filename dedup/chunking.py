@@ -28,6 +28,24 @@ class ChunkingProfile:
     max_size: int
     normalized_chunking: int = 1
 
+    @property
+    def version(self):
+        """The number after "-v" in the name: a new tuning is a new name, never new numbers for an old one."""
+        return int(self.name.rsplit("-v", 1)[1])
+
+    def describe(self):
+        """What a client needs to cut exactly where the server does (GET /api/dedup/config)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "algorithm": "fastcdc-2020",
+            "min_size": self.min_size,
+            "avg_size": self.avg_size,
+            "max_size": self.max_size,
+            "normalized_chunking": self.normalized_chunking,
+            "chunk_hash": "sha256",
+        }
+
     def cutter(self):
         return FastCDC(
             self.avg_size,

@@ -78,6 +78,8 @@ class File(models.Model):
     chunk_count = models.PositiveIntegerField()
     chunk_profile = models.CharField(max_length=32)
     manifest = models.BinaryField()
+    # Content read through from the origin (set by read-through; a PUT or manifest commit to the path clears
+    # it): bytes served on hits of such a file did not leave the origin again (egress avoided).
     origin_fetched = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -98,7 +100,10 @@ class NamespaceTotals(models.Model):
     bytes_uploaded = models.BigIntegerField(default=0)
     upload_bytes_saved = models.BigIntegerField(default=0)
     served_bytes = models.BigIntegerField(default=0)
-    hit_bytes = models.BigIntegerField(default=0, help_text="Bytes served from the store (not fetched from origin).")
+    hit_bytes = models.BigIntegerField(default=0, help_text="Bytes served on hits (any file).")
+    origin_hit_bytes = models.BigIntegerField(
+        default=0, help_text="Bytes served on hits of files read through from the origin (egress avoided)."
+    )
     origin_bytes = models.BigIntegerField(default=0)
     hits = models.BigIntegerField(default=0)
     misses = models.BigIntegerField(default=0)

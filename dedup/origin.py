@@ -293,8 +293,14 @@ def _fetch(context, origin, path):
         committed, ingested = services.put_file(
             context, path, read, declared_content_type=declared, origin_fetched=True
         )
-    except OriginReadError:
-        raise origin_unavailable(context.namespace.name)
+    except Exception as exc:
+        # The bytes read so far left the origin (and were paid for) even though nothing was stored:
+        # blob backend down (503), over quota (413), origin cut mid-body (502). A miss with its origin
+        # bytes; no hit, no file, no bytes served.
+        services.record_miss(context, origin_bytes=fetched, request=True)
+        if isinstance(exc, OriginReadError):
+            raise origin_unavailable(context.namespace.name) from exc
+        raise
     finally:
         body.close()
     services.record_miss(context, origin_bytes=fetched)

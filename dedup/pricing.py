@@ -16,24 +16,24 @@ GB = Decimal(10**9)
 
 DEFAULT_PRICES = {
     # AWS S3 Standard, US East (N. Virginia): storage first 50 TB/month, data transfer out to the internet
-    # first 10 TB/month (aws.amazon.com/s3/pricing).
+    # first 10 TB/month (aws.amazon.com/s3/pricing; the page is undated: checked 2026-12-02 against copies of it).
     Origin.Kind.AWS_S3: {
         "egress_usd_per_gb": Decimal("0.09"),
         "storage_usd_per_gb_month": Decimal("0.023"),
-        "source": "AWS S3 Standard us-east-1 list prices (aws.amazon.com/s3/pricing)",
+        "source": "AWS S3 Standard us-east-1 list prices (aws.amazon.com/s3/pricing), as checked on 2026-12-02",
     },
     # Seagate Lyve Cloud: storage only, no egress/API fees (Lyve Cloud billing FAQ); $9 per TB-month for
     # self-service accounts (Lyve Cloud release 5.7 notes, 2023-02-03).
     Origin.Kind.LYVE: {
         "egress_usd_per_gb": Decimal("0"),
         "storage_usd_per_gb_month": Decimal("0.009"),
-        "source": "Seagate Lyve Cloud billing FAQ and release 5.7 notes",
+        "source": "Seagate Lyve Cloud billing FAQ and release 5.7 notes (2023-02-03)",
     },
     # Unknown S3-compatible provider: assume AWS list prices until the organization sets its own.
     Origin.Kind.S3_COMPATIBLE: {
         "egress_usd_per_gb": Decimal("0.09"),
         "storage_usd_per_gb_month": Decimal("0.023"),
-        "source": "assumed AWS S3 list prices; set your provider's prices",
+        "source": "assumed AWS S3 list prices (as checked on 2026-12-02); set your provider's prices",
     },
 }
 
@@ -56,8 +56,9 @@ def namespace_stats(context):
     origin = Origin.objects.filter(namespace_id=namespace_id).only("kind").first()
     kind = origin.kind if origin else Origin.Kind.AWS_S3
     prices = prices_for(context.organization_id, kind)
-    # Bytes served from the store that would otherwise have come out of the origin, only when there is one.
-    egress_avoided = totals.hit_bytes if origin else 0
+    # Egress avoided: bytes served on hits of files read through from the origin (they did not leave it
+    # again). Hits on uploaded files avoid no egress, even in a namespace with an origin.
+    egress_avoided = totals.origin_hit_bytes if origin else 0
     storage_avoided = max(0, logical - stored)
     egress_usd = Decimal(egress_avoided) / GB * prices["egress_usd_per_gb"]
     storage_usd = Decimal(storage_avoided) / GB * prices["storage_usd_per_gb_month"]
@@ -77,6 +78,7 @@ def namespace_stats(context):
         "upload_bytes_saved": totals.upload_bytes_saved,
         "served_bytes": totals.served_bytes,
         "origin_bytes": totals.origin_bytes,
+        "origin_hit_bytes": totals.origin_hit_bytes,
         "hits": totals.hits,
         "misses": totals.misses,
         "bandwidth_saved_bytes": egress_avoided + totals.upload_bytes_saved,

@@ -150,6 +150,25 @@ BatchResult = inline_serializer(
         "stored_bytes": serializers.IntegerField(),
     },
 )
+Config = inline_serializer(
+    "DedupConfig",
+    {
+        "namespace": serializers.CharField(),
+        "chunk_profile": inline_serializer(
+            "ChunkProfile",
+            {
+                "name": serializers.CharField(help_text="`small-v1` or `large-v1`; frozen once files use it."),
+                "version": serializers.IntegerField(),
+                "algorithm": serializers.CharField(help_text="`fastcdc-2020` (pyfastcdc, gear table as shipped)."),
+                "min_size": serializers.IntegerField(),
+                "avg_size": serializers.IntegerField(),
+                "max_size": serializers.IntegerField(),
+                "normalized_chunking": serializers.IntegerField(),
+                "chunk_hash": serializers.CharField(help_text="`sha256`: chunk ids are SHA-256 hex digests."),
+            },
+        ),
+    },
+)
 Stats = inline_serializer(
     "DedupStats",
     {
@@ -161,6 +180,7 @@ Stats = inline_serializer(
             "upload_bytes_saved",
             "served_bytes",
             "origin_bytes",
+            "origin_hit_bytes",
             "bandwidth_saved_bytes",
             "hits",
             "misses",

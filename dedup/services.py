@@ -88,10 +88,13 @@ def _add_totals(namespace_id, **amounts):
         )
 
 
-def record_served(namespace_id, served, hit=True):
-    """Running totals of bytes served; `hit` = served from the store without going to the origin."""
+def record_served(namespace_id, served, hit=True, origin_file=False):
+    """Running totals of bytes served; `hit` = served from the store without going to the origin;
+    `origin_file` = the file's content was read through from the origin (its hits are egress avoided)."""
     if hit:
-        _add_totals(namespace_id, served_bytes=served, hit_bytes=served, hits=1)
+        _add_totals(
+            namespace_id, served_bytes=served, hit_bytes=served, hits=1, origin_hit_bytes=served if origin_file else 0
+        )
     else:
         _add_totals(namespace_id, served_bytes=served)
 

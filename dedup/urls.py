@@ -11,6 +11,7 @@ urlpatterns = [
     path("dedup/missing", views.MissingView.as_view(), name="dedup-missing"),
     path("dedup/chunks", views.ChunkBatchView.as_view(), name="dedup-chunk-batch"),
     path("dedup/chunks/<str:sha256>", views.ChunkView.as_view(), name="dedup-chunk"),
+    path("dedup/config", views.ConfigView.as_view(), name="dedup-config"),
     path("dedup/stats", views.StatsView.as_view(), name="dedup-stats"),
     path("dedup/origin", views.OriginView.as_view(), name="dedup-origin"),
 ]

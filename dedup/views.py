@@ -132,9 +132,11 @@ class FileView(DedupView):
             "Cache-Control": "private, no-cache",
         }
         hit = 0 if from_origin else 1
+        # A hit on content read through from the origin: those bytes did not leave the origin again.
+        origin_file = bool(hit) and file.origin_fetched
         if validation.etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), etag):
             services.count_usage(context, requests=1, hits=hit)
-            services.record_served(context.namespace.id, 0, hit=bool(hit))
+            services.record_served(context.namespace.id, 0, hit=bool(hit), origin_file=origin_file)
             response = HttpResponse(status=304)
             for name, value in headers.items():
                 response[name] = value
@@ -175,8 +177,15 @@ class FileView(DedupView):
             response = StreamingHttpResponse(stream, status=status_code, content_type=file.content_type)
         for name, value in headers.items():
             response[name] = value
-        services.count_usage(context, requests=1, hits=hit, bytes_served=served)
-        services.record_served(context.namespace.id, served, hit=bool(hit))
+        services.count_usage(
+            context,
+            requests=1,
+            hits=hit,
+            bytes_served=served,
+            file_bytes_served=served,
+            origin_hit_bytes=served if origin_file else 0,
+        )
+        services.record_served(context.namespace.id, served, hit=bool(hit), origin_file=origin_file)
         return response
 
     @doc.documented(
@@ -432,7 +441,7 @@ class ChunkView(DedupView):
             raise ApiError("chunk_corrupted", "This chunk failed verification.", status.HTTP_500_INTERNAL_SERVER_ERROR)
         except blobstore.BlobUnavailable as exc:
             raise services.storage_unavailable(exc)
-        services.count_usage(request.auth, bytes_served=len(data))
+        services.count_usage(request.auth, bytes_served=len(data), file_bytes_served=len(data))
         services._add_totals(request.auth.namespace.id, served_bytes=len(data))
         response = HttpResponse(data, content_type="application/octet-stream")
         response["ETag"] = f'"{sha256}"'
@@ -471,6 +480,13 @@ class ChunkBatchView(DedupView):
             remaining -= size
         new_chunks, new_bytes = services.store_chunks(request.auth, pieces)
         return Response({"received": len(pieces), "stored": new_chunks, "stored_bytes": new_bytes})
+
+
+class ConfigView(DedupView):
+    @doc.documented("The namespace's chunking profile (clients cut with it)", responses={200: doc.Config})
+    def get(self, request):
+        profile = services.namespace_profile(request.auth.namespace.id)
+        return Response({"namespace": request.auth.namespace.name, "chunk_profile": profile.describe()})
 
 
 class StatsView(DedupView):

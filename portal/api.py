@@ -31,6 +31,8 @@ ROW_FIELDS = (
     "dedup_bytes_saved",
     "upload_bytes_saved",
     "origin_bytes",
+    "file_bytes_served",
+    "origin_hit_bytes",
     "bandwidth_saved_bytes",
     "cost_saved_usd",
 )

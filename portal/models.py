@@ -24,6 +24,12 @@ class UsageDaily(models.Model):
     dedup_bytes_saved = models.PositiveBigIntegerField(default=0, help_text="Duplicate bytes not stored again.")
     upload_bytes_saved = models.PositiveBigIntegerField(default=0, help_text="Bytes clients did not have to upload.")
     origin_bytes = models.PositiveBigIntegerField(default=0, help_text="Bytes fetched from the customer's origin.")
+    file_bytes_served = models.PositiveBigIntegerField(
+        default=0, help_text="Bytes the dedup file store served (part of bytes_served)."
+    )
+    origin_hit_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="Bytes served on hits of files read through from the origin (egress avoided)."
+    )
     bandwidth_saved_bytes = models.PositiveBigIntegerField(default=0)
     cost_saved_usd = models.DecimalField(max_digits=18, decimal_places=6, default=0)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -121,7 +121,9 @@ def apply_batches(drained, prices):
                 setattr(row, name, getattr(row, name) + int(item.counts.get(name, 0)))
         now = timezone.now()
         for (ns_id, _day), row in rows.items():
-            row.bandwidth_saved_bytes = figures.bandwidth_saved(row.bytes_served, row.upload_bytes_saved)
+            row.bandwidth_saved_bytes = figures.bandwidth_saved(
+                row.bytes_served, row.upload_bytes_saved, row.file_bytes_served, row.origin_hit_bytes
+            )
             row.cost_saved_usd = figures.cost_saved(row.bandwidth_saved_bytes, prices[ns_id].usd_per_gb)
             row.updated_at = now
         _update_rows(rows.values())

@@ -361,6 +361,7 @@ def dedup_stats(request):
         ("dedup_bytes_saved", "Duplicate bytes not stored"),
         ("upload_bytes_saved", "Bytes not uploaded"),
         ("origin_bytes", "Bytes fetched from origin"),
+        ("origin_hit_bytes", "Origin files served from the store (egress avoided)"),
     )
     day_charts = [
         (

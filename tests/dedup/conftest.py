@@ -1,10 +1,15 @@
 import os
 import random
+import sys
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
 
 from tests.factories import ApiKeyFactory, NamespaceFactory, OrganizationFactory, PlanFactory
+
+# The client tests run this checkout's client (clients/python), not whichever copy is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "clients" / "python"))
 
 FILE_NODES = ["file_dedup_cache", "seagate_lyve_connector"]
 

@@ -2,6 +2,8 @@
 
 import hashlib
 import inspect
+import io
+import itertools
 import random
 
 import pytest
@@ -101,3 +103,79 @@ def test_the_python_client_cuts_at_the_same_points():
             profile.max_size,
             profile.normalized_chunking,
         )
+
+
+class ShortReads:
+    """A stream whose reads return fewer bytes than asked, in odd sizes (sockets and pipes do that)."""
+
+    def __init__(self, data, sizes):
+        self.data = memoryview(data)
+        self.sizes = sizes
+        self.position = 0
+        self.calls = 0
+
+    def _take(self, want):
+        size = min(want, self.sizes[self.calls % len(self.sizes)], len(self.data) - self.position)
+        self.calls += 1
+        piece = self.data[self.position : self.position + size]
+        self.position += size
+        return piece
+
+    def read(self, want):
+        return bytes(self._take(want))
+
+    def readinto(self, target):
+        piece = self._take(len(target))
+        target[: len(piece)] = piece
+        return len(piece)
+
+
+def stream_cuts(profile, data, sizes, use_readinto):
+    """(chunk lengths, stream offsets where each window but the last ends) as the store cuts them."""
+    source = ShortReads(data, sizes)
+    lengths, boundaries, window_start = [], [], 0
+    if use_readinto:
+        windows = chunking.iter_windows_with_bytes(profile, None, readinto=source.readinto)
+    else:
+        windows = chunking.iter_windows_with_bytes(profile, source.read)
+    for pieces, window in windows:
+        boundaries.append(window_start + len(window))  # the buffer ends here: later bytes are not read yet
+        lengths += [len(piece) for piece in pieces]
+        window_start += sum(len(piece) for piece in pieces)
+    assert source.position == len(data)
+    return lengths, boundaries[:-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(chunking.PROFILES))
+@pytest.mark.parametrize("use_readinto", [False, True], ids=["read", "readinto"])
+def test_streamed_cuts_equal_whole_buffer_cuts_across_window_boundaries(name, use_readinto):
+    """Content several windows long, edited right at the window boundary: every cut of the streamed,
+    windowed cutter (odd, short reads) equals pyfastcdc's cut of the whole buffer."""
+    profile = chunking.PROFILES[name]
+    rng = random.Random(f"window-{name}")
+    # One window holds max(READ_BLOCK, 4 * max_size) + max_size bytes (8 MiB + 64 KiB, 20 MiB); measure it.
+    window = len(next(chunking.iter_windows_with_bytes(profile, io.BytesIO(bytes(64 * chunking.MiB)).read))[1])
+    assert window > 4 * profile.max_size
+    original = rng.randbytes(2 * window + window // 2)
+    # Edits straddling the first window boundary and just inside the second one: an insertion, a cut
+    # (deletion) and an overwrite, each within max_size of a boundary, where a not-yet-final chunk is carried.
+    edited = bytearray(original)
+    edited[2 * window - 100 : 2 * window + 100] = rng.randbytes(200)  # overwrite across the second boundary
+    del edited[window + 10 : window + 10 + profile.min_size + 7]  # cut just after the first boundary
+    edited[window - 3 : window - 3] = rng.randbytes(profile.max_size // 3 + 1)  # insert straddling it
+    edited = bytes(edited)
+    odd_sizes = [1_000_003, 7, 65_537, 333_331, 4097, 2 * chunking.MiB + 1]
+    for data in (original, edited):
+        expected = chunking.cut_buffer(profile, data)  # pyfastcdc on the whole buffer
+        lengths, boundaries = stream_cuts(profile, data, odd_sizes, use_readinto)
+        assert lengths == expected
+        assert sum(lengths) == len(data)
+        assert len(boundaries) >= 2  # really streamed in several windows
+        # Chunks span the window boundaries (the cutter carried them into the next window).
+        ends = set(itertools.accumulate(expected))
+        assert all(boundary not in ends for boundary in boundaries)
+    # The edits stay local across the boundaries: two edited regions, each costing at most two new chunks.
+    before = {d for d, _ in chunking.chunk_digests(profile, original)}
+    new_bytes = sum(size for digest, size in chunking.chunk_digests(profile, edited) if digest not in before)
+    assert 0 < new_bytes <= 4 * profile.max_size

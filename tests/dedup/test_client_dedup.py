@@ -2,6 +2,7 @@
 
 import hashlib
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -178,3 +179,106 @@ def test_metering_counts_written_saved_and_served_bytes_exactly(tenant):
     assert counts["upload_bytes_saved"] == len(data)
     assert counts["requests"] == 2 and counts["hits"] == 1 and counts["misses"] == 1
     assert counts["bytes_served"] == len(data)
+
+
+def test_config_names_the_namespaces_chunk_profile(tenant, other_tenant):
+    from dedup.models import NamespaceConfig
+
+    response = tenant.client.get("/api/dedup/config", **tenant.headers())
+    assert response.status_code == 200
+    assert response.json() == {
+        "namespace": "storage",
+        "chunk_profile": {
+            "name": "small-v1",
+            "version": 1,
+            "algorithm": "fastcdc-2020",
+            "min_size": 4096,
+            "avg_size": 16384,
+            "max_size": 65536,
+            "normalized_chunking": 1,
+            "chunk_hash": "sha256",
+        },
+    }
+    NamespaceConfig.objects.create(namespace=other_tenant.namespace, chunk_profile="large-v1")
+    large = other_tenant.client.get("/api/dedup/config", **other_tenant.headers()).json()["chunk_profile"]
+    assert (large["name"], large["min_size"], large["avg_size"], large["max_size"]) == (
+        "large-v1",
+        256 * 1024,
+        1024 * 1024,
+        4 * 1024 * 1024,
+    )
+    # Each organization sees its own namespace's profile only.
+    assert tenant.client.get("/api/dedup/config", **tenant.headers()).json()["chunk_profile"]["name"] == "small-v1"
+    tenant.namespace.nodes = ["kv_cache"]
+    tenant.namespace.save()
+    refused = tenant.client.get("/api/dedup/config", **tenant.headers())
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "node_not_enabled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_python_client_uses_the_namespaces_large_profile(live_server, tmp_path):
+    import agentcache
+    from agentcache import Client
+    from rest_framework.test import APIClient
+
+    from dedup.models import NamespaceConfig
+
+    assert agentcache.__file__.startswith(str(Path(__file__).resolve().parents[2]))  # this checkout's client
+    tenant = make_tenant(APIClient())
+    NamespaceConfig.objects.create(namespace=tenant.namespace, chunk_profile="large-v1")
+    large = chunking.PROFILES["large-v1"]
+    v1 = random_bytes(14 * 1024 * 1024, seed=61)
+    # A server PUT of the content first: the client's chunks must be the very chunks the server cut.
+    assert tenant.put("media/by-put.bin", v1).status_code == 201
+    (tmp_path / "v1.bin").write_bytes(v1)
+    client = Client(live_server.url, tenant.key.plaintext, "storage")
+    first = client.upload(tmp_path / "v1.bin", "media/v1.bin")
+    assert client.profile.name == "large-v1"
+    assert first["bytes_uploaded"] == 0 and first["new_bytes"] == 0 and first["upload_bytes_saved"] == len(v1)
+
+    def manifest(path):
+        return tenant.client.get(f"/api/files/{path}/manifest", **tenant.headers()).json()
+
+    put_manifest, client_manifest = manifest("media/by-put.bin"), manifest("media/v1.bin")
+    assert client_manifest["chunks"] == put_manifest["chunks"]
+    assert [(c["sha256"], c["size"]) for c in client_manifest["chunks"]] == chunking.chunk_digests(large, v1)
+    assert len(client_manifest["chunks"]) >= 8 and client_manifest["chunk_profile"] == "large-v1"
+    # A second version with an edit in the middle: only the chunks it changed cross the wire.
+    v2 = bytearray(v1)
+    v2[7_000_000:7_000_000] = b"patched release notes"
+    v2 = bytes(v2)
+    (tmp_path / "v2.bin").write_bytes(v2)
+    known = {digest for digest, _ in chunking.chunk_digests(large, v1)}
+    changed = [(digest, size) for digest, size in chunking.chunk_digests(large, v2) if digest not in known]
+    second = client.upload(tmp_path / "v2.bin", "media/v2.bin")
+    assert 1 <= len(changed) <= 2
+    assert second["bytes_uploaded"] == second["new_bytes"] == sum(size for _, size in changed)
+    assert second["upload_bytes_saved"] == len(v2) - second["bytes_uploaded"]
+    assert body(tenant.get("media/v2.bin")) == v2
+    client.close()
+
+
+def test_python_client_refuses_a_profile_it_does_not_know(monkeypatch, tmp_path):
+    from agentcache import Client, UnsupportedProfile
+
+    client = Client("http://127.0.0.1:9", "key", "storage")
+    asked = []
+
+    def fake_json(method, path, body=None):
+        asked.append((method, path))
+        return {"chunk_profile": {"name": "huge-v9", "min_size": 1, "avg_size": 2, "max_size": 3}}
+
+    monkeypatch.setattr(client, "json", fake_json)
+    (tmp_path / "a.bin").write_bytes(b"data")
+    with pytest.raises(UnsupportedProfile) as raised:
+        client.upload(tmp_path / "a.bin", "a.bin")
+    assert raised.value.code == "unsupported_chunk_profile" and "huge-v9" in str(raised.value)
+    assert asked == [("GET", "dedup/config")]  # refused before asking for or sending any chunk
+    # Known name, other numbers (a server with a re-tuned profile under an old name): refused too.
+    monkeypatch.setattr(
+        client,
+        "json",
+        lambda *args: {"chunk_profile": {"name": "small-v1", "min_size": 1, "avg_size": 16384, "max_size": 65536}},
+    )
+    with pytest.raises(UnsupportedProfile):
+        client.upload(tmp_path / "a.bin", "a.bin")

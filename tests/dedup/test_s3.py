@@ -327,3 +327,103 @@ def test_the_fetch_lock_is_released_only_by_its_owner():
     assert cache.get("dedup:test-lock") == second.token
     second.release()
     assert cache.get("dedup:test-lock") is None
+
+
+@pytest.mark.parametrize("failure", ["blob_backend_down", "over_quota"])
+def test_origin_bytes_are_counted_when_storing_the_fetch_fails(tenant, s3, origin_bucket, settings, failure):
+    """The object left the origin (its egress is paid) but could not be stored: its bytes count as origin
+    bytes of a miss, with no hit, no bytes served and no file."""
+    from dedup.models import File
+
+    data = random_bytes(300_000, seed=77)
+    s3.put_object(Bucket=origin_bucket, Key="releases/fw/3.0.bin", Body=data)
+    if failure == "blob_backend_down":
+        # The origin answers; the pack store does not (a closed port): the write fails after the read.
+        broken = override_settings(
+            BLOB_BACKEND="s3",
+            BLOB_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
+            BLOB_S3_BUCKET="packs-down",
+            BLOB_S3_ACCESS_KEY_ID="x",
+            BLOB_S3_SECRET_ACCESS_KEY="y",
+        )
+        expected = (503, "storage_unavailable")
+    else:
+        plan = tenant.organization.plan
+        plan.storage_quota_bytes = 100_000
+        plan.save()
+        broken = override_settings()
+        expected = (413, "storage_quota_exceeded")
+    with broken:
+        response = tenant.get("fw/3.0.bin")
+    assert (response.status_code, response.json()["error"]["code"]) == expected
+    assert not File.objects.filter(namespace=tenant.namespace).exists()
+    stats = tenant.stats()
+    assert stats["origin_bytes"] == len(data)
+    assert (stats["misses"], stats["hits"], stats["served_bytes"], stats["files"]) == (1, 0, 0, 0)
+    assert stats["bandwidth_saved_bytes"] == 0
+    if settings.REDIS_URL:
+        from cache_api import metering
+
+        counts = metering.live_counts(tenant.organization.id, tenant.namespace.id)
+        assert counts["origin_bytes"] == len(data)
+        assert (counts["requests"], counts["misses"], counts["hits"], counts["bytes_served"]) == (1, 1, 0, 0)
+    # Once storing works again the next miss fetches (and pays) again, and is served.
+    if failure == "over_quota":
+        plan.storage_quota_bytes = None
+        plan.save()
+    assert body(tenant.get("fw/3.0.bin")) == data
+    stats = tenant.stats()
+    assert stats["origin_bytes"] == 2 * len(data) and (stats["misses"], stats["hits"]) == (2, 0)
+
+
+def test_egress_avoided_counts_only_hits_on_files_read_through_from_the_origin(tenant, s3, origin_bucket, settings):
+    """Hits on an origin-fetched file are egress avoided; hits on uploaded files in the same namespace are
+    not, and a path overwritten by an upload (PUT or manifest commit) stops counting."""
+    from cache_api import metering
+    from portal import selectors as portal_selectors
+    from portal import services as portal_services
+    from portal.models import UsageDaily
+    from tests.dedup.test_client_dedup import commit, pieces
+
+    Origin.objects.filter(namespace=tenant.namespace).update(kind=Origin.Kind.AWS_S3)  # $0.09/GB egress
+    fetched, uploaded = random_bytes(200_000, seed=81), random_bytes(150_000, seed=82)
+    other, replaced = random_bytes(120_000, seed=83), random_bytes(90_000, seed=84)
+    s3.put_object(Bucket=origin_bucket, Key="releases/fw/o.bin", Body=fetched)
+    s3.put_object(Bucket=origin_bucket, Key="releases/fw/p.bin", Body=other)
+    s3.put_object(Bucket=origin_bucket, Key="releases/fw/q.bin", Body=other)
+    assert tenant.put("fw/u.bin", uploaded).status_code == 201
+    for path in ("fw/o.bin", "fw/p.bin", "fw/q.bin"):
+        assert tenant.get(path).status_code == 200  # misses: read through (these bytes left the origin)
+    assert body(tenant.get("fw/o.bin")) == fetched  # hit on an origin file: 200,000 avoided
+    assert body(tenant.get("fw/o.bin", HTTP_RANGE="bytes=1000-1999")) == fetched[1000:2000]  # 1,000 more
+    assert body(tenant.get("fw/u.bin")) == body(tenant.get("fw/u.bin")) == uploaded  # uploaded: nothing avoided
+    # Overwrites by a client: p.bin by PUT, q.bin by a manifest commit of already stored chunks.
+    assert tenant.put("fw/p.bin", replaced).status_code == 201
+    assert commit(tenant, "fw/q.bin", uploaded, pieces(uploaded)).status_code == 201  # 150,000 not uploaded
+    assert body(tenant.get("fw/p.bin")) == replaced
+    assert body(tenant.get("fw/q.bin")) == uploaded
+    avoided = len(fetched) + 1000
+    served = len(fetched) + 2 * len(other) + avoided + 3 * len(uploaded) + len(replaced)
+    stats = tenant.stats()
+    assert stats["served_bytes"] == served  # every byte served, misses and hits on any file
+    assert stats["origin_bytes"] == len(fetched) + 2 * len(other)
+    assert stats["origin_hit_bytes"] == avoided == stats["cost_breakdown"]["egress_avoided_bytes"]
+    assert stats["upload_bytes_saved"] == len(uploaded)
+    assert stats["bandwidth_saved_bytes"] == avoided + len(uploaded)
+    assert stats["cost_breakdown"]["egress_saved_usd"] == 0.000018  # 201,000 B x $0.09/GB, to the micro-dollar
+    storage_usd = stats["cost_breakdown"]["storage_saved_usd_per_month"]
+    assert stats["cost_saved_usd"] == pytest.approx(avoided * 0.09 / 1e9 + storage_usd, abs=1e-6)
+    # The day's counters carry the same split, and the portal's daily rows and figures use it.
+    counts = metering.live_counts(tenant.organization.id, tenant.namespace.id)
+    assert counts["bytes_served"] == counts["file_bytes_served"] == served
+    assert counts["origin_hit_bytes"] == avoided and counts["upload_bytes_saved"] == len(uploaded)
+    today = metering.utc_today()
+    live = portal_selectors.summary(tenant.organization, today, today, today=today)["totals"]
+    assert live["bandwidth_saved_bytes"] == avoided + len(uploaded)
+    portal_services.rollup_usage(days=[today])
+    row = UsageDaily.objects.get(namespace=tenant.namespace, day=today)
+    assert (row.bytes_served, row.file_bytes_served, row.origin_hit_bytes) == (served, served, avoided)
+    assert row.bandwidth_saved_bytes == avoided + len(uploaded)
+    assert str(row.cost_saved_usd) == "0.000032"  # (201,000 + 150,000) B x $0.09/GB = $0.00003159
+    rolled = portal_selectors.summary(tenant.organization, today, today, today=today)["totals"]
+    assert rolled["bandwidth_saved_bytes"] == avoided + len(uploaded) and rolled["origin_hit_bytes"] == avoided

@@ -18,6 +18,7 @@ def test_file_api_schema_generates_without_warnings():
         "/api/dedup/missing",
         "/api/dedup/chunks/{sha256}",
         "/api/dedup/stats",
+        "/api/dedup/config",
     } <= set(schema["paths"])
     put = schema["paths"]["/api/files/{path}"]["put"]
     assert {"201", "400", "401", "403", "404", "413", "503"} <= set(put["responses"])

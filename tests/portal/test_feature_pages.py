@@ -87,3 +87,49 @@ def test_cdn_pages_draw_a_real_evaluation(as_owner, organization):
     for tier in evaluation.result["tiers"]:
         assert f"<td>{tier['tier']}</td>" in html
     assert len(curve) >= 2
+
+
+def test_file_store_hits_count_as_bandwidth_saved_only_for_origin_files(as_owner, organization):
+    """The dashboard's bandwidth and dollars: key/value hits and origin-file hits save egress; the file
+    store's other bytes served (hits on uploaded files, the miss that fetched) do not."""
+    from portal import services
+
+    storage = organization.namespaces.get(name="storage")
+    metering.add_counts(
+        organization.id,
+        storage.id,
+        requests=9,
+        hits=7,
+        bytes_served=10_000_000,  # 4,000,000 key/value hits + 6,000,000 from the file store
+        file_bytes_served=6_000_000,
+        origin_hit_bytes=2_000_000,  # of which 2,000,000 on hits of origin-fetched files
+        upload_bytes_saved=1_000_000,
+    )
+    saved = 4_000_000 + 2_000_000 + 1_000_000
+
+    def shown():
+        html = as_owner.get("/portal/dashboard/").content.decode()
+        start = html.index('data-testid="bandwidth-saved">') + len('data-testid="bandwidth-saved">')
+        return html[start : html.index("<", start)], html
+
+    figure, html = shown()
+    assert figure == figures.human_bytes(saved)
+    assert f"{figures.human_bytes(4_000_000)} served from cache" in html
+    assert f"{figures.human_bytes(2_000_000)} of origin files served from the store" in html
+    today = metering.utc_today()
+    live = selectors.summary(organization, today, today, today=today)["totals"]
+    assert live["bandwidth_saved_bytes"] == saved
+    assert live["cost_saved_usd"] == figures.cost_saved(saved, "0.09")  # no origin: the default AWS price
+    services.rollup_usage(days=[today])
+    from portal.models import UsageDaily
+
+    row = UsageDaily.objects.get(namespace=storage, day=today)
+    assert (row.file_bytes_served, row.origin_hit_bytes, row.bandwidth_saved_bytes) == (6_000_000, 2_000_000, saved)
+    assert shown()[0] == figures.human_bytes(saved)
+    (api_row,) = [r for r in as_owner.get("/api/usage").json()["rows"] if r["namespace"] == "storage"]
+    assert (api_row["file_bytes_served"], api_row["origin_hit_bytes"]) == (6_000_000, 2_000_000)
+    assert api_row["bandwidth_saved_bytes"] == saved
+    # The dedup page charts the new counter per day.
+    page = as_owner.get("/portal/dedup/").content.decode()
+    chart = page[page.index("Origin files served from the store") :]
+    assert f": {figures.human_bytes(2_000_000)}</title>" in chart

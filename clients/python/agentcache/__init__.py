@@ -1,6 +1,6 @@
 """AgentCache Python client: chunk locally, send only what the server lacks, fetch only changed chunks."""
 
-from agentcache.client import AgentCacheError, Client
+from agentcache.client import AgentCacheError, Client, UnsupportedProfile
 
-__all__ = ["AgentCacheError", "Client"]
+__all__ = ["AgentCacheError", "Client", "UnsupportedProfile"]
 __version__ = "0.1.0"

@@ -13,7 +13,6 @@ def build_parser():
     parser.add_argument("--url", default=os.environ.get("AGENTCACHE_URL", "http://127.0.0.1:8000"))
     parser.add_argument("--api-key", default=os.environ.get("AGENTCACHE_API_KEY"))
     parser.add_argument("--namespace", default=os.environ.get("AGENTCACHE_NAMESPACE", "storage"))
-    parser.add_argument("--profile", default=os.environ.get("AGENTCACHE_PROFILE", "small-v1"))
     parser.add_argument(
         "--cache-dir",
         default=os.environ.get("AGENTCACHE_CACHE_DIR", os.path.expanduser("~/.cache/agentcache/chunks")),
@@ -41,7 +40,6 @@ def main(argv=None):
         args.url,
         args.api_key,
         args.namespace,
-        profile=args.profile,
         cache_dir=args.cache_dir,
         progress=not args.no_progress and sys.stderr.isatty(),
     )

@@ -26,6 +26,14 @@ class AgentCacheError(Exception):
         self.body = body or {}
 
 
+class UnsupportedProfile(AgentCacheError):
+    """The namespace cuts files with a chunking profile this client does not have: uploading with another
+    profile would store the same bytes under different chunks (no dedup), so the client refuses."""
+
+    def __init__(self, message, body=None):
+        super().__init__(0, "unsupported_chunk_profile", message, body)
+
+
 class Progress:
     """A one-line progress bar on stderr (silent when disabled)."""
 
@@ -53,14 +61,14 @@ class Progress:
 
 
 class Client:
-    def __init__(self, base_url, api_key, namespace, profile="small-v1", cache_dir=None, progress=False, timeout=60):
+    def __init__(self, base_url, api_key, namespace, cache_dir=None, progress=False, timeout=60):
         parsed = urllib.parse.urlsplit(base_url)
         self.scheme = parsed.scheme or "http"
         self.host = parsed.hostname
         self.port = parsed.port
         self.base_path = parsed.path.rstrip("/")
         self.headers = {"X-API-Key": api_key, "X-Namespace": namespace}
-        self.profile = PROFILES[profile]
+        self._profile = None  # the namespace's chunking profile, asked once per session (see profile)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.progress = progress
         self.timeout = timeout
@@ -115,6 +123,33 @@ class Client:
     @staticmethod
     def quote(path):
         return urllib.parse.quote(path, safe="/")
+
+    # --- Chunking profile --------------------------------------------------------------------
+    @property
+    def profile(self):
+        """The local profile matching the namespace's (GET /api/dedup/config, asked once per session).
+
+        Cutting with any other profile would make chunk ids the server never has: nothing would dedup.
+        A profile this client does not know, or knows with other numbers, is refused."""
+        if self._profile is None:
+            described = (self.json("GET", "dedup/config") or {}).get("chunk_profile") or {}
+            name = described.get("name")
+            local = PROFILES.get(name)
+            if local is None:
+                raise UnsupportedProfile(
+                    f"The namespace uses chunking profile {name!r}, which this client does not know "
+                    f"(it knows {', '.join(sorted(PROFILES))}); upgrade the agentcache package.",
+                    described,
+                )
+            server = tuple(described.get(key) for key in ("min_size", "avg_size", "max_size", "normalized_chunking"))
+            if server != (local.min_size, local.avg_size, local.max_size, local.normalized_chunking):
+                raise UnsupportedProfile(
+                    f"The namespace's profile {name!r} has other sizes on the server {server} than in this client; "
+                    "upgrade the agentcache package.",
+                    described,
+                )
+            self._profile = local
+        return self._profile
 
     # --- Upload ----------------------------------------------------------------------------
     def missing(self, digests):
