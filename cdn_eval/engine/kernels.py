@@ -767,3 +767,60 @@ def byte_stack_distances(obj, osize, prev):
             j += j & (-j)
         total += s
     return dist
+
+
+# --- path interning (parsing) -------------------------------------------------------------------
+# An open-addressing table from a path's 64-bit digest to its id. The digest only finds the slot:
+# the caller checks that the path stored under the id is the same string (a collision is handled
+# exactly there), so the table itself never decides that two paths are equal.
+
+
+@njit(inline="always")
+def _slot(d, mask):
+    # murmur3's finaliser: every bit of the digest reaches the low bits the mask keeps
+    d = (d ^ (d >> np.uint64(33))) * np.uint64(0xFF51AFD7ED558CCD)
+    d = d ^ (d >> np.uint64(33))
+    return d & np.uint64(mask)
+
+
+@njit(**JIT)
+def digest_table_put(keys, values, digests, next_id):
+    """For each digest: the id stored under it, or next_id (then next_id + 1, ...) stored as new.
+    Returns (ids, is_new). `values` is -1 in empty slots; len(keys) is a power of two with room."""
+    mask = keys.shape[0] - 1
+    n = digests.shape[0]
+    ids = np.empty(n, np.int64)
+    is_new = np.zeros(n, np.bool_)
+    for i in range(n):
+        d = digests[i]
+        slot = _slot(d, mask)
+        while True:
+            v = values[slot]
+            if v < 0:
+                keys[slot] = d
+                values[slot] = next_id
+                ids[i] = next_id
+                is_new[i] = True
+                next_id += 1
+                break
+            if keys[slot] == d:
+                ids[i] = v
+                break
+            slot = (slot + np.uint64(1)) & np.uint64(mask)
+    return ids, is_new
+
+
+@njit(**JIT)
+def digest_table_grow(keys, values, new_keys, new_values):
+    """Re-insert every entry of (keys, values) into the larger empty table (new_keys, new_values)."""
+    mask = new_keys.shape[0] - 1
+    for i in range(keys.shape[0]):
+        v = values[i]
+        if v < 0:
+            continue
+        d = keys[i]
+        slot = _slot(d, mask)
+        while new_values[slot] >= 0:
+            slot = (slot + np.uint64(1)) & np.uint64(mask)
+        new_keys[slot] = d
+        new_values[slot] = v

@@ -10,17 +10,20 @@ array) or, with skip_invalid, to drop bad records and count them.
 """
 
 import csv
+import gc
 import gzip
 import io
 import math
 import operator
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 import orjson
 
+from . import kernels
 from .errors import EngineError, TooLarge
 
 FIELDS = ("timestamp", "path", "size")
@@ -57,43 +60,107 @@ def _chunks(data, start=0):
 
 
 FNV_PRIME = np.uint64(1099511628211)
+DIGEST_WIDTH = 256  # code points hashed per path (longer paths share digests only by prefix: verified)
+
+
+def _digests(table):
+    """64-bit FNV-1a over each row's code points (table: fixed-width unicode array)."""
+    width = table.dtype.itemsize // 4
+    codes = table.view(np.uint32).reshape(table.shape[0], width)
+    digest = np.full(table.shape[0], 14695981039346656037, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in range(width):
+            digest = (digest ^ codes[:, column]) * FNV_PRIME
+    return digest
 
 
 def _intern(paths):
-    """(id per path, unique paths) for one piece, vectorized: a 64-bit hash of each path's code points,
-    grouped by np.unique and then verified exactly (on a collision, or very long paths, a dict does it)."""
+    """(id per path, unique paths, their digests) for one piece, vectorized: a 64-bit hash of each path's
+    code points, grouped by np.unique and then verified exactly (on a collision, or very long paths, a
+    dict does it)."""
     if not paths:
-        return np.zeros(0, np.int64), []
+        return np.zeros(0, np.int64), [], np.zeros(0, np.uint64)
     width = max(map(len, paths))
     # numpy's fixed-width strings drop trailing NULs, so paths holding one go the dict way
-    if width <= 256 and "\x00" not in "".join(paths):
+    if width <= DIGEST_WIDTH and "\x00" not in "".join(paths):
         table = np.array(paths, dtype=f"<U{width}")
-        codes = table.view(np.uint32).reshape(len(paths), width)
-        digest = np.full(len(paths), 14695981039346656037, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for column in range(width):
-                digest = (digest ^ codes[:, column]) * FNV_PRIME
-        _, first, inverse = np.unique(digest, return_index=True, return_inverse=True)
+        digest = _digests(table)
+        unique_digests, first, inverse = np.unique(digest, return_index=True, return_inverse=True)
         if (table == table[first[inverse]]).all():
-            return inverse.astype(np.int64).ravel(), table[first].tolist()
+            return inverse.astype(np.int64).ravel(), table[first].tolist(), unique_digests
     index = dict.fromkeys(paths)
     for number, path in enumerate(index):
         index[path] = number
-    return np.fromiter(map(index.__getitem__, paths), np.int64, len(paths)), list(index)
+    uniques = list(index)
+    # digests of the (truncated) paths only find candidates; _Interner compares the strings themselves
+    digest = _digests(np.array([path[:DIGEST_WIDTH] for path in uniques]))
+    return np.fromiter(map(index.__getitem__, paths), np.int64, len(paths)), uniques, digest
+
+
+class _Interner:
+    """Paths of every piece -> one dense id space (ids in order of first appearance, piece by piece).
+
+    A compiled open-addressing table maps a path's digest to the id of the first path seen with it;
+    every hit is then checked against that path's string, so two different paths never share an id
+    (a path whose digest belongs to another one gets its own id through an exact dict)."""
+
+    def __init__(self):
+        self.names = []
+        self.keys = np.zeros(1 << 16, np.uint64)
+        self.values = np.full(1 << 16, -1, np.int64)
+        self.collided = {}
+
+    def add(self, uniques, digests):
+        """Global ids of one piece's unique paths."""
+        needed = 2 * (len(self.names) + len(uniques))
+        if needed > self.keys.shape[0]:
+            size = self.keys.shape[0]
+            while size < needed:
+                size *= 2
+            keys, values = np.zeros(size, np.uint64), np.full(size, -1, np.int64)
+            kernels.digest_table_grow(self.keys, self.values, keys, values)
+            self.keys, self.values = keys, values
+        ids, is_new = kernels.digest_table_put(self.keys, self.values, digests, len(self.names))
+        new = np.flatnonzero(is_new)
+        if new.size == len(uniques):
+            self.names.extend(uniques)
+            return ids
+        self.names.extend(_pick(uniques, new.tolist()))
+        seen = np.flatnonzero(~is_new).tolist()
+        stored = _pick(self.names, ids[seen].tolist())
+        given = _pick(uniques, seen)
+        if stored != given:
+            for k, name, path in zip(seen, stored, given, strict=True):
+                if name != path:  # same digest, different path
+                    number = self.collided.get(path)
+                    if number is None:
+                        number = self.collided[path] = len(self.names)
+                        self.names.append(path)
+                    ids[k] = number
+        return ids
+
+
+def _pick(items, positions):
+    """[items[p] for p in positions], at C speed."""
+    if len(positions) > 1:
+        return list(operator.itemgetter(*positions)(items))
+    return [items[p] for p in positions]
 
 
 def _merge(parts):
     """Concatenate per-chunk columns as they are produced, interning paths into ids so that no
     per-record strings outlive their piece."""
-    index = {}
+    interner = _Interner()
     ids, sizes, stamps, errors = [], [], [], []
     skipped = 0
     for part in parts:
         if part is None:
             continue
-        local_ids, uniques = _intern(part.paths)
-        to_global = np.fromiter((index.setdefault(p, len(index)) for p in uniques), np.int64, len(uniques))
-        ids.append(to_global[local_ids] if len(uniques) else local_ids)
+        local_ids, uniques, digests = _intern(part.paths)
+        if len(uniques):
+            ids.append(interner.add(uniques, digests)[local_ids])
+        else:
+            ids.append(local_ids)
         sizes.append(part.sizes)
         stamps.append(part.timestamps)
         skipped += part.skipped
@@ -108,7 +175,7 @@ def _merge(parts):
         skipped=skipped,
         first_error=min(errors, key=lambda e: e["line"]) if errors else None,
         path_ids=np.concatenate(ids),
-        names=list(index),
+        names=interner.names,
     )
 
 
@@ -132,8 +199,27 @@ def _decompress(data, max_bytes):
     return out
 
 
+@contextmanager
+def _without_cyclic_gc():
+    """Parsing allocates millions of short-lived dicts and strings and creates no reference cycles;
+    left on, the cyclic collector walks every surviving container again and again (at 10M lines it
+    cost about a third of the parse). Turned back on afterwards if it was on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def parse_bytes(data, skip_invalid=False, max_bytes=1 << 32):
     """Parse an uploaded log of any accepted format."""
+    with _without_cyclic_gc():
+        return _parse_bytes(data, skip_invalid, max_bytes)
+
+
+def _parse_bytes(data, skip_invalid, max_bytes):
     data = _decompress(bytes(data), max_bytes)
     head = data.lstrip()[:1]
     if head == b"[":

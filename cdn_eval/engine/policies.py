@@ -3,6 +3,8 @@
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from . import kernels
 from .trace import Trace
 
@@ -67,3 +69,6 @@ def warm_up():
     for name in ALL:
         simulate(tiny, name, 3)
     kernels.byte_stack_distances(tiny.obj, tiny.osize, tiny.prev)
+    keys, values = np.zeros(4, np.uint64), np.full(4, -1, np.int64)  # the parser's path table
+    kernels.digest_table_put(keys, values, np.arange(2, dtype=np.uint64), 0)
+    kernels.digest_table_grow(keys, values, np.zeros(8, np.uint64), np.full(8, -1, np.int64))

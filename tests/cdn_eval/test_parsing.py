@@ -152,3 +152,34 @@ def test_json_documents_over_several_lines_are_not_mistaken_for_ndjson():
     with pytest.raises(EngineError) as info:
         parse_bytes(orjson.dumps({"records": rows}, option=orjson.OPT_INDENT_2))
     assert info.value.code == "missing_field" and info.value.field == "accessHistory"
+
+
+def test_paths_whose_digests_collide_keep_their_own_ids(monkeypatch):
+    """The digest table only finds candidates: with every digest forced equal, each path still gets
+    its own id and every record keeps its path, across pieces too."""
+    import numpy as np
+
+    from cdn_eval.engine import parsing
+
+    monkeypatch.setattr(parsing, "CHUNK_BYTES", 100)
+    monkeypatch.setattr(parsing, "_digests", lambda table: np.zeros(table.shape[0], np.uint64))
+    rows = [{"timestamp": i, "path": f"/p{i * 7 % 13}", "size": 5} for i in range(120)]
+    columns = parse_bytes(ndjson(rows))
+    assert columns_tuple(columns)[0] == [r["path"] for r in rows]
+    assert sorted(columns.names) == sorted({r["path"] for r in rows})
+
+
+def test_parsing_leaves_the_cyclic_gc_as_it_found_it():
+    import gc
+
+    assert gc.isenabled()
+    parse_bytes(ndjson(ROWS))
+    with pytest.raises(EngineError):
+        parse_bytes(b'{"timestamp": 1, "path": "/a", "size": -1}\n')
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_bytes(ndjson(ROWS))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
