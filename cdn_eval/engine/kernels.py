@@ -733,20 +733,24 @@ def sim_belady(obj, osize, nxt, cap, split):
 
 
 @njit(**JIT)
-def byte_stack_distances(obj, osize, prev):
+def byte_stack_distances(obj, osize, n_obj):
     """LRU byte stack distance of every request: the bytes of the distinct objects used since the
     previous use of the same object, plus its own size; -1 for a first use.
 
-    A Fenwick tree over request positions holds each object's size at its latest use, so the bytes
-    between the previous use p and now are total - prefix(p): O(log N) per request.
+    A Fenwick tree over request positions holds each object's size at its latest use (kept in a table
+    per object), so the bytes between the previous use p and now are total - prefix(p): O(log N) per
+    request.
     """
     n_req = obj.shape[0]
     tree = np.zeros(n_req + 1, np.int64)
     dist = np.empty(n_req, np.int64)
+    latest = np.full(n_obj, -1, np.int64)
     total = 0
     for i in range(n_req):
-        s = osize[obj[i]]
-        p = prev[i]
+        o = obj[i]
+        s = osize[o]
+        p = latest[o]
+        latest[o] = i
         if p >= 0:
             acc = 0
             j = p + 1
@@ -767,6 +771,17 @@ def byte_stack_distances(obj, osize, prev):
             j += j & (-j)
         total += s
     return dist
+
+
+@njit(**JIT)
+def reuse_totals(obj, dist, n_obj):
+    """Per object, the float sum of its requests' byte stack distances (dist < 0, first uses, skipped),
+    added in request order: the same sums as np.bincount(obj[dist >= 0], weights=dist[dist >= 0])."""
+    total = np.zeros(n_obj, np.float64)
+    for i in range(obj.shape[0]):
+        if dist[i] >= 0:
+            total[obj[i]] += np.float64(dist[i])
+    return total
 
 
 # --- path interning (parsing) -------------------------------------------------------------------
@@ -824,3 +839,38 @@ def digest_table_grow(keys, values, new_keys, new_values):
             slot = (slot + np.uint64(1)) & np.uint64(mask)
         new_keys[slot] = d
         new_values[slot] = v
+
+
+@njit(**JIT)
+def next_use(obj, n_obj):
+    """For every request, the index of the next request for the same object (n_req if none), in one
+    backward pass with a table of each object's earliest request seen so far."""
+    n = obj.shape[0]
+    nxt = np.empty(n, np.int64)
+    upcoming = np.full(n_obj, n, np.int64)
+    for i in range(n - 1, -1, -1):
+        o = obj[i]
+        nxt[i] = upcoming[o]
+        upcoming[o] = i
+    return nxt
+
+
+@njit(**JIT)
+def fnv_digests(codes):
+    """64-bit FNV-1a of each row of code points (uint32): (over the whole fixed width, NUL padding
+    included; skipping zeros, so the same path has the same digest whatever the width)."""
+    n, width = codes.shape
+    padded = np.empty(n, np.uint64)
+    unpadded = np.empty(n, np.uint64)
+    prime = np.uint64(1099511628211)
+    for i in range(n):
+        h = np.uint64(14695981039346656037)
+        g = h
+        for j in range(width):
+            c = np.uint64(codes[i, j])
+            h = (h ^ c) * prime
+            if c != 0:
+                g = (g ^ c) * prime
+        padded[i] = h
+        unpadded[i] = g
+    return padded, unpadded
