@@ -138,12 +138,9 @@ def run_evaluation(evaluation_id):
     skip_invalid = bool(raw_options.pop("skip_invalid", False))
     try:
         options = engine_options(raw_options, evaluation.organization_id, evaluation.namespace_id)
-        with open(evaluation.input_path, "rb") as handle:
-            data = handle.read()
-        columns = engine.parse_bytes(
-            data, skip_invalid=skip_invalid, max_bytes=settings.CDN_EVAL_MAX_DECOMPRESSED_BYTES
+        columns = engine.parse_file(
+            evaluation.input_path, skip_invalid=skip_invalid, max_bytes=settings.CDN_EVAL_MAX_DECOMPRESSED_BYTES
         )
-        del data
         progress(0.05, "building trace")
         result = engine.evaluate_columns(columns, options, progress=lambda f, s: progress(0.05 + 0.95 * f, s))
     except engine.EngineError as exc:

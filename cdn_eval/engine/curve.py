@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
+from .paths import take as take_paths
 from .trace import Trace, from_ids
 
 
@@ -37,18 +38,25 @@ class StackProfile:
 
 def stack_profile(trace: Trace, dist=None):
     if dist is None:
-        dist = kernels.byte_stack_distances(trace.obj, trace.osize, trace.prev)
-    req_size = trace.req_size
+        dist = kernels.byte_stack_distances(trace.obj, trace.osize, trace.n_obj)
+    # one array per re-use at a time where possible: this is the evaluation's peak of memory
     reuse = dist >= 0
-    order = np.argsort(dist[reuse], kind="stable")
-    sorted_dist = dist[reuse][order]
-    cum_bytes = np.cumsum(req_size[reuse][order])
+    sorted_dist = dist[reuse]
+    order = np.argsort(sorted_dist, kind="stable")
+    sorted_dist = sorted_dist[order]
+    cum_bytes = trace.obj[reuse]
+    del reuse
+    cum_bytes = cum_bytes[order]
+    del order
+    np.take(trace.osize, cum_bytes, out=cum_bytes)  # object ids -> their sizes, in place
+    np.cumsum(cum_bytes, out=cum_bytes)
+    counts = np.bincount(trace.obj, minlength=trace.n_obj)  # not trace.req_size: no array per request
     return StackProfile(
         n_req=trace.n_req,
-        total_bytes=int(req_size.sum()),
+        total_bytes=int(trace.osize @ counts),
         sorted_dist=sorted_dist,
         cum_bytes=cum_bytes,
-        exact_from=int(req_size.max()) if trace.n_req else 0,
+        exact_from=int(trace.osize[counts > 0].max()) if trace.n_req else 0,
     ), dist
 
 
@@ -89,7 +97,9 @@ def lru_counts(trace: Trace, profile: StackProfile, sizes, workers=2):
         cap = int(sizes[k])
         # Objects larger than the cache never enter, so dropping their requests changes nothing else.
         keep = trace.osize[trace.obj] <= cap
-        return k, kernels.sim_lru(trace.obj[keep], trace.osize, cap, 0)[:2]
+        obj = trace.obj[keep]
+        del keep  # the request sizes and the mask go before the run: two run at once
+        return k, kernels.sim_lru(obj, trace.osize, cap, 0)[:2]
 
     if below:
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -133,7 +143,7 @@ def shards_sample(trace: Trace, rate, start_rate=0.0):
     remap = np.full(trace.n_obj, -1, dtype=np.int64)
     remap[old_ids] = np.arange(old_ids.size)
     sub = from_ids(remap[trace.obj[keep]], trace.osize[old_ids], trace.timestamps[keep])
-    sub.paths = [trace.paths[i] for i in old_ids.tolist()]
+    sub.paths = take_paths(trace.paths, old_ids)
     return Sample(sub, threshold / SAMPLE_MODULUS, int(keep.sum()), int(old_ids.size))
 
 
@@ -181,7 +191,7 @@ def shards_curve(trace: Trace, rate, sizes, start_rate=0.0, hot_objects=HOT_OBJE
     n_sizes = len(sizes)
     if sub.n_req == 0:
         return np.zeros(n_sizes), np.zeros(n_sizes), info
-    dist = kernels.byte_stack_distances(sub.obj, weighted_size, sub.prev)
+    dist = kernels.byte_stack_distances(sub.obj, weighted_size, sub.n_obj)
     own = sub.req_size
     w = sub_weight[sub.obj]
     reuse = dist >= 0

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import curve as curves
+from . import kernels, memory
 from . import policies as pol
 from .errors import EngineError
 from .results import (
@@ -236,13 +237,13 @@ class _Reporter:
 
 def evaluate(trace: Trace, options: Options | None = None, progress=None, skipped_records=0):
     options = options or Options.from_dict({})
+    memory.keep_large_arrays_mapped()
     report = _Reporter(progress)
     if trace.n_req == 0:
         raise EngineError("empty_log", "The access log is empty: send at least one record.")
     n_req = trace.n_req
-    req_size = trace.req_size
-    total_bytes = int(req_size.sum())
     counts = np.bincount(trace.obj, minlength=trace.n_obj)
+    total_bytes = int(trace.osize @ counts)  # no array per request kept through the evaluation
     present_sizes = trace.osize[counts > 0]  # ids built by hand (tests) may include unrequested objects
     working_set = int(present_sizes.sum())
     notes = []
@@ -283,6 +284,8 @@ def evaluate(trace: Trace, options: Options | None = None, progress=None, skippe
         dist = None
     else:
         profile, dist = curves.stack_profile(trace)
+        dist = _reuse_totals(trace, dist)  # all the tiers need of the distances: one float per object
+        memory.release()
         report(0.2, "exact LRU curve")
         hits, byte_hits = curves.lru_counts(trace, profile, grid, workers=pol.workers())
         hr_curve = hits / n_req
@@ -551,22 +554,27 @@ def _knee(grid, bhr):
     return int(np.argmax(y - x))
 
 
+def _reuse_totals(trace, dist):
+    """Per object, the sum of its requests' byte stack distances (first uses count nothing)."""
+    return kernels.reuse_totals(trace.obj, dist, trace.n_obj)
+
+
 def _object_stats(trace, counts, dist):
+    """dist: _reuse_totals, or None when sampled."""
     n = trace.n_obj
-    idx = np.arange(trace.n_req)
     last_idx = np.zeros(n, dtype=np.int64)
-    last_idx[trace.obj] = idx  # later writes win: the last request of each object
+    last = np.flatnonzero(trace.nxt == trace.n_req)  # each requested object's last request
+    last_idx[trace.obj[last]] = last
     last_ts = trace.timestamps[last_idx]
     reuse_mean = np.full(n, np.inf)
     if dist is not None:
-        reuse = dist >= 0
-        total = np.bincount(trace.obj[reuse], weights=dist[reuse], minlength=n)
+        total = dist
         uses = counts - 1
         reuse_mean = np.where(uses > 0, total / np.maximum(uses, 1), np.inf)
     else:
         # sampled logs: the mean request gap times the bytes per request, a rough byte reuse distance
         first_idx = np.full(n, trace.n_req, dtype=np.int64)
-        np.minimum.at(first_idx, trace.obj, idx)
+        np.minimum.at(first_idx, trace.obj, np.arange(trace.n_req))
         per_req = trace.req_size.mean()
         gaps = (last_idx - first_idx) / np.maximum(counts - 1, 1)
         reuse_mean = np.where(counts > 1, gaps * per_req, np.inf)

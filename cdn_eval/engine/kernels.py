@@ -733,20 +733,24 @@ def sim_belady(obj, osize, nxt, cap, split):
 
 
 @njit(**JIT)
-def byte_stack_distances(obj, osize, prev):
+def byte_stack_distances(obj, osize, n_obj):
     """LRU byte stack distance of every request: the bytes of the distinct objects used since the
     previous use of the same object, plus its own size; -1 for a first use.
 
-    A Fenwick tree over request positions holds each object's size at its latest use, so the bytes
-    between the previous use p and now are total - prefix(p): O(log N) per request.
+    A Fenwick tree over request positions holds each object's size at its latest use (kept in a table
+    per object), so the bytes between the previous use p and now are total - prefix(p): O(log N) per
+    request.
     """
     n_req = obj.shape[0]
     tree = np.zeros(n_req + 1, np.int64)
     dist = np.empty(n_req, np.int64)
+    latest = np.full(n_obj, -1, np.int64)
     total = 0
     for i in range(n_req):
-        s = osize[obj[i]]
-        p = prev[i]
+        o = obj[i]
+        s = osize[o]
+        p = latest[o]
+        latest[o] = i
         if p >= 0:
             acc = 0
             j = p + 1
@@ -767,3 +771,106 @@ def byte_stack_distances(obj, osize, prev):
             j += j & (-j)
         total += s
     return dist
+
+
+@njit(**JIT)
+def reuse_totals(obj, dist, n_obj):
+    """Per object, the float sum of its requests' byte stack distances (dist < 0, first uses, skipped),
+    added in request order: the same sums as np.bincount(obj[dist >= 0], weights=dist[dist >= 0])."""
+    total = np.zeros(n_obj, np.float64)
+    for i in range(obj.shape[0]):
+        if dist[i] >= 0:
+            total[obj[i]] += np.float64(dist[i])
+    return total
+
+
+# --- path interning (parsing) -------------------------------------------------------------------
+# An open-addressing table from a path's 64-bit digest to its id. The digest only finds the slot:
+# the caller checks that the path stored under the id is the same string (a collision is handled
+# exactly there), so the table itself never decides that two paths are equal.
+
+
+@njit(inline="always")
+def _slot(d, mask):
+    # murmur3's finaliser: every bit of the digest reaches the low bits the mask keeps
+    d = (d ^ (d >> np.uint64(33))) * np.uint64(0xFF51AFD7ED558CCD)
+    d = d ^ (d >> np.uint64(33))
+    return d & np.uint64(mask)
+
+
+@njit(**JIT)
+def digest_table_put(keys, values, digests, next_id):
+    """For each digest: the id stored under it, or next_id (then next_id + 1, ...) stored as new.
+    Returns (ids, is_new). `values` is -1 in empty slots; len(keys) is a power of two with room."""
+    mask = keys.shape[0] - 1
+    n = digests.shape[0]
+    ids = np.empty(n, np.int64)
+    is_new = np.zeros(n, np.bool_)
+    for i in range(n):
+        d = digests[i]
+        slot = _slot(d, mask)
+        while True:
+            v = values[slot]
+            if v < 0:
+                keys[slot] = d
+                values[slot] = next_id
+                ids[i] = next_id
+                is_new[i] = True
+                next_id += 1
+                break
+            if keys[slot] == d:
+                ids[i] = v
+                break
+            slot = (slot + np.uint64(1)) & np.uint64(mask)
+    return ids, is_new
+
+
+@njit(**JIT)
+def digest_table_grow(keys, values, new_keys, new_values):
+    """Re-insert every entry of (keys, values) into the larger empty table (new_keys, new_values)."""
+    mask = new_keys.shape[0] - 1
+    for i in range(keys.shape[0]):
+        v = values[i]
+        if v < 0:
+            continue
+        d = keys[i]
+        slot = _slot(d, mask)
+        while new_values[slot] >= 0:
+            slot = (slot + np.uint64(1)) & np.uint64(mask)
+        new_keys[slot] = d
+        new_values[slot] = v
+
+
+@njit(**JIT)
+def next_use(obj, n_obj):
+    """For every request, the index of the next request for the same object (n_req if none), in one
+    backward pass with a table of each object's earliest request seen so far."""
+    n = obj.shape[0]
+    nxt = np.empty(n, np.int64)
+    upcoming = np.full(n_obj, n, np.int64)
+    for i in range(n - 1, -1, -1):
+        o = obj[i]
+        nxt[i] = upcoming[o]
+        upcoming[o] = i
+    return nxt
+
+
+@njit(**JIT)
+def fnv_digests(codes):
+    """64-bit FNV-1a of each row of code points (uint32): (over the whole fixed width, NUL padding
+    included; skipping zeros, so the same path has the same digest whatever the width)."""
+    n, width = codes.shape
+    padded = np.empty(n, np.uint64)
+    unpadded = np.empty(n, np.uint64)
+    prime = np.uint64(1099511628211)
+    for i in range(n):
+        h = np.uint64(14695981039346656037)
+        g = h
+        for j in range(width):
+            c = np.uint64(codes[i, j])
+            h = (h ^ c) * prime
+            if c != 0:
+                g = (g ^ c) * prime
+        padded[i] = h
+        unpadded[i] = g
+    return padded, unpadded

@@ -10,18 +10,23 @@ array) or, with skip_invalid, to drop bad records and count them.
 """
 
 import csv
+import gc
 import gzip
 import io
 import math
 import operator
 import zlib
+from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 import orjson
 
+from . import kernels, memory
 from .errors import EngineError, TooLarge
+from .paths import PathStore, as_array
 
 FIELDS = ("timestamp", "path", "size")
 
@@ -37,10 +42,15 @@ class Columns:
     skipped: int = 0
     first_error: dict | None = None  # with skip_invalid: the first dropped record's error
     path_ids: np.ndarray | None = None  # int64 index into names (chunked parsing)
-    names: list | None = None
+    names: Sequence | None = None  # paths.PathArray from the parser
 
     def __len__(self):
         return int(self.sizes.shape[0])
+
+    def release(self):
+        """Drop the per-record data (after the trace is built); skipped and first_error stay."""
+        self.paths = self.sizes = self.timestamps = self.path_ids = self.names = None
+        memory.release()
 
 
 def _chunks(data, start=0):
@@ -56,44 +66,124 @@ def _chunks(data, start=0):
         start = end
 
 
-FNV_PRIME = np.uint64(1099511628211)
+def _stream_chunks(buffer, read, line=1):
+    """The same pieces as _chunks, from a stream: `buffer` holds what was already read, read(n) gives up
+    to n more bytes (b"" at the end). Only one piece is held at a time."""
+    at_end = False
+    while True:
+        while len(buffer) <= CHUNK_BYTES and not at_end:
+            more = read(CHUNK_BYTES + 1 - len(buffer))
+            at_end = not more
+            buffer += more
+        end = buffer.find(b"\n", CHUNK_BYTES)
+        while end < 0 and not at_end:
+            searched = len(buffer)
+            more = read(1 << 16)
+            at_end = not more
+            buffer += more
+            end = buffer.find(b"\n", searched)
+        end = len(buffer) if end < 0 else end + 1
+        if end == 0:
+            return
+        piece, buffer = buffer[:end], buffer[end:]
+        yield piece, line
+        line += piece.count(b"\n")
+
+
+DIGEST_WIDTH = 256  # code points hashed per path (longer paths share digests only by prefix: verified)
+
+
+def _digests(table):
+    """64-bit FNV-1a digests of each row's code points (table: fixed-width unicode array): (over the
+    whole width, NUL padding included: this orders a piece's paths, as it always has, and so the ids;
+    without the padding: the same path has the same digest in every piece, for the table of all pieces)."""
+    width = table.dtype.itemsize // 4
+    return kernels.fnv_digests(np.ascontiguousarray(table).view(np.uint32).reshape(table.shape[0], width))
 
 
 def _intern(paths):
-    """(id per path, unique paths) for one piece, vectorized: a 64-bit hash of each path's code points,
-    grouped by np.unique and then verified exactly (on a collision, or very long paths, a dict does it)."""
+    """(id per path, unique paths as an array (paths.as_array), their digests) for one piece, vectorized:
+    a 64-bit hash of each path's code points, grouped by np.unique and then verified exactly (on a
+    collision, or very long paths, a dict does it)."""
     if not paths:
-        return np.zeros(0, np.int64), []
+        return np.zeros(0, np.int64), as_array([]), np.zeros(0, np.uint64)
     width = max(map(len, paths))
     # numpy's fixed-width strings drop trailing NULs, so paths holding one go the dict way
-    if width <= 256 and "\x00" not in "".join(paths):
+    if width <= DIGEST_WIDTH and "\x00" not in "".join(paths):
         table = np.array(paths, dtype=f"<U{width}")
-        codes = table.view(np.uint32).reshape(len(paths), width)
-        digest = np.full(len(paths), 14695981039346656037, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for column in range(width):
-                digest = (digest ^ codes[:, column]) * FNV_PRIME
+        digest, same_in_every_piece = _digests(table)
         _, first, inverse = np.unique(digest, return_index=True, return_inverse=True)
         if (table == table[first[inverse]]).all():
-            return inverse.astype(np.int64).ravel(), table[first].tolist()
+            return inverse.astype(np.int64).ravel(), as_array(table[first]), same_in_every_piece[first]
     index = dict.fromkeys(paths)
     for number, path in enumerate(index):
         index[path] = number
-    return np.fromiter(map(index.__getitem__, paths), np.int64, len(paths)), list(index)
+    uniques = list(index)
+    # digests of the (truncated) paths only find candidates; _Interner compares the strings themselves
+    digest = _digests(np.array([path[:DIGEST_WIDTH] for path in uniques]))[1]
+    return np.fromiter(map(index.__getitem__, paths), np.int64, len(paths)), as_array(uniques), digest
+
+
+class _Interner:
+    """Paths of every piece -> one dense id space (ids in order of first appearance, piece by piece).
+
+    A compiled open-addressing table maps a path's digest to the id of the first path seen with it;
+    every hit is then checked against that path itself (one vectorized comparison per piece), so two
+    different paths never share an id (a path whose digest belongs to another one gets its own id
+    through an exact dict). The paths are kept in a PathStore, not as one str each."""
+
+    def __init__(self):
+        self.store = PathStore()
+        self.keys = np.zeros(1 << 16, np.uint64)
+        self.values = np.full(1 << 16, -1, np.int64)
+        self.collided = {}
+
+    def add(self, uniques, digests):
+        """Global ids of one piece's unique paths (an array from paths.as_array)."""
+        needed = 2 * (len(self.store) + len(uniques))
+        if needed > self.keys.shape[0]:
+            size = self.keys.shape[0]
+            while size < needed:
+                size *= 2
+            keys, values = np.zeros(size, np.uint64), np.full(size, -1, np.int64)
+            kernels.digest_table_grow(self.keys, self.values, keys, values)
+            self.keys, self.values = keys, values
+        uniques = self.store.fit(uniques)
+        ids, is_new = kernels.digest_table_put(self.keys, self.values, digests, len(self.store))
+        if is_new.all():
+            self.store.extend(uniques)
+            return ids
+        self.store.extend(uniques[is_new])
+        seen = np.flatnonzero(~is_new)
+        differs = seen[self.store.get(ids[seen]) != uniques[seen]]
+        for k in differs.tolist():  # same digest, different path
+            path = _text(uniques[k])
+            number = self.collided.get(path)
+            if number is None:
+                number = self.collided[path] = len(self.store)
+                self.store.extend(uniques[k : k + 1])
+            ids[k] = number
+        return ids
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _merge(parts):
     """Concatenate per-chunk columns as they are produced, interning paths into ids so that no
     per-record strings outlive their piece."""
-    index = {}
+    interner = _Interner()
     ids, sizes, stamps, errors = [], [], [], []
     skipped = 0
     for part in parts:
         if part is None:
             continue
-        local_ids, uniques = _intern(part.paths)
-        to_global = np.fromiter((index.setdefault(p, len(index)) for p in uniques), np.int64, len(uniques))
-        ids.append(to_global[local_ids] if len(uniques) else local_ids)
+        local_ids, uniques, digests = _intern(part.paths)
+        if len(uniques):
+            ids.append(interner.add(uniques, digests)[local_ids])
+        else:
+            ids.append(local_ids)
         sizes.append(part.sizes)
         stamps.append(part.timestamps)
         skipped += part.skipped
@@ -101,15 +191,24 @@ def _merge(parts):
             errors.append(part.first_error)
     if not ids:
         return None
+    names = interner.store.finish()
+    del interner  # its table and the store's spare room
     return Columns(
         paths=None,
-        sizes=np.concatenate(sizes),
-        timestamps=np.concatenate(stamps),
+        sizes=_concatenate(sizes),
+        timestamps=_concatenate(stamps),
         skipped=skipped,
         first_error=min(errors, key=lambda e: e["line"]) if errors else None,
-        path_ids=np.concatenate(ids),
-        names=list(index),
+        path_ids=_concatenate(ids),
+        names=names,
     )
+
+
+def _concatenate(parts):
+    """One array from a list of pieces, emptying the list (one column's pieces and whole at a time)."""
+    whole = np.concatenate(parts)
+    parts.clear()
+    return whole
 
 
 def _decompress(data, max_bytes):
@@ -123,18 +222,124 @@ def _decompress(data, max_bytes):
         raise EngineError("invalid_gzip", f"The upload looks gzip-compressed but cannot be read: {exc}.") from exc
     if len(out) > max_bytes:
         raise TooLarge(f"The log is larger than {max_bytes} bytes once decompressed.", max_bytes)
-    if not inflater.eof:
-        # concatenated gzip members: fall back to the stdlib reader, still bounded
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as handle:
-            out = handle.read(max_bytes + 1)
+    if not inflater.eof or inflater.unused_data:
+        # concatenated gzip members (or a truncated one): the stdlib reader reads them all, still bounded
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as handle:
+                out = handle.read(max_bytes + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise EngineError("invalid_gzip", f"The upload looks gzip-compressed but cannot be read: {exc}.") from exc
         if len(out) > max_bytes:
             raise TooLarge(f"The log is larger than {max_bytes} bytes once decompressed.", max_bytes)
     return out
 
 
+@contextmanager
+def _without_cyclic_gc():
+    """Parsing allocates millions of short-lived dicts and strings and creates no reference cycles;
+    left on, the cyclic collector walks every surviving container again and again (at 10M lines it
+    cost about a third of the parse). Turned back on afterwards if it was on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def parse_bytes(data, skip_invalid=False, max_bytes=1 << 32):
     """Parse an uploaded log of any accepted format."""
-    data = _decompress(bytes(data), max_bytes)
+    memory.keep_large_arrays_mapped()
+    with _without_cyclic_gc():
+        columns = _parse_bytes(data, skip_invalid, max_bytes)
+    memory.release()
+    return columns
+
+
+def _parse_bytes(data, skip_invalid, max_bytes):
+    return _parse_text(_decompress(bytes(data), max_bytes), skip_invalid)
+
+
+def parse_file(path, skip_invalid=False, max_bytes=1 << 32):
+    """Parse a log file without holding all of it: NDJSON and CSV are read piece by piece (gzip is
+    inflated as it is read, at most max_bytes), so only one piece of text is in memory at a time.
+    JSON arrays and documents are read whole, as parse_bytes does. Same columns and errors as
+    parse_bytes on the file's contents."""
+    memory.keep_large_arrays_mapped()
+    with _without_cyclic_gc(), open(path, "rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+        handle.seek(0)
+        columns = _parse_stream(_Inflated(handle, max_bytes).read if gzipped else handle.read, skip_invalid)
+    memory.release()
+    return columns
+
+
+class _Inflated:
+    """A gzip file's text, bounded to max_bytes; unreadable gzip is the uploader's error."""
+
+    def __init__(self, handle, max_bytes):
+        self.reader = gzip.GzipFile(fileobj=handle)
+        self.max_bytes = max_bytes
+        self.total = 0
+
+    def read(self, size):
+        try:
+            out = self.reader.read(size)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise EngineError("invalid_gzip", f"The upload looks gzip-compressed but cannot be read: {exc}.") from exc
+        self.total += len(out)
+        if self.total > self.max_bytes:
+            raise TooLarge(f"The log is larger than {self.max_bytes} bytes once decompressed.", self.max_bytes)
+        return out
+
+
+def _read_all(buffer, read):
+    parts = [buffer]
+    while more := read(1 << 24):
+        parts.append(more)
+    return b"".join(parts)
+
+
+def _parse_stream(read, skip_invalid):
+    first = read(CHUNK_BYTES + 1)
+    head = first.lstrip()[:1]
+    while not head and first:  # leading whitespace: look further
+        more = read(CHUNK_BYTES)
+        if not more:
+            break
+        first += more
+        head = first.lstrip()[:1]
+    if head == b"{" and _first_line_is_a_record(first):
+        return _nonempty(_merge(parse_ndjson(piece, skip_invalid, line) for piece, line in _stream_chunks(first, read)))
+    if head and head not in b"[{":
+        if first.startswith(b"\xef\xbb\xbf"):
+            first = first[3:]
+        while b"\n" not in first:
+            more = read(1 << 16)
+            if not more:
+                break
+            first += more
+        header_end = first.find(b"\n")
+        header_end = len(first) if header_end < 0 else header_end + 1
+        return _parse_csv_stream(first[:header_end], _stream_chunks(first[header_end:], read, 2), skip_invalid)
+    # a JSON array or document, or anything unusual: as parse_bytes would, on the whole text
+    return _parse_text(_read_all(first, read), skip_invalid)
+
+
+def _first_line_is_a_record(first):
+    """NDJSON by _json_document's rule: the first line (complete within `first`) is a whole object."""
+    stripped = first.strip()
+    newline = stripped.find(b"\n")
+    if newline < 0:
+        return False
+    try:
+        return isinstance(orjson.loads(stripped[:newline]), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _parse_text(data, skip_invalid):
     head = data.lstrip()[:1]
     if head == b"[":
         try:
@@ -234,8 +439,13 @@ def parse_csv(data, skip_invalid=False):
         data = data[3:]
     header_end = data.find(b"\n")
     header_end = len(data) if header_end < 0 else header_end + 1
+    return _parse_csv_stream(data[:header_end], _chunks(data, header_end), skip_invalid)
+
+
+def _parse_csv_stream(header_line, pieces, skip_invalid):
+    """header_line: the first line (BOM removed); pieces: (piece, first line number) after it."""
     try:
-        header = next(csv.reader([data[:header_end].decode("utf-8")]), [])
+        header = next(csv.reader([header_line.decode("utf-8")]), [])
     except UnicodeDecodeError as exc:
         raise EngineError("invalid_encoding", "CSV logs must be UTF-8 text.", line=1) from exc
     names = [name.strip().lower() for name in header]
@@ -248,9 +458,7 @@ def parse_csv(data, skip_invalid=False):
             line=1,
         )
     index = {field: names.index(field) for field in FIELDS}
-    columns = _merge(
-        _parse_csv_piece(piece, index, first_line, skip_invalid) for piece, first_line in _chunks(data, header_end)
-    )
+    columns = _merge(_parse_csv_piece(piece, index, first_line, skip_invalid) for piece, first_line in pieces)
     return _nonempty(columns)
 
 

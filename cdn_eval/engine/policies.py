@@ -3,6 +3,8 @@
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from . import kernels
 from .trace import Trace
 
@@ -66,4 +68,9 @@ def warm_up():
     tiny = from_ids([0, 1, 0, 2, 1, 0], [1, 2, 1, 3, 2, 1])
     for name in ALL:
         simulate(tiny, name, 3)
-    kernels.byte_stack_distances(tiny.obj, tiny.osize, tiny.prev)
+    kernels.reuse_totals(tiny.obj, kernels.byte_stack_distances(tiny.obj, tiny.osize, tiny.n_obj), tiny.n_obj)
+    kernels.next_use(tiny.obj, tiny.n_obj)
+    kernels.fnv_digests(np.zeros((2, 3), np.uint32))
+    keys, values = np.zeros(4, np.uint64), np.full(4, -1, np.int64)  # the parser's path table
+    kernels.digest_table_put(keys, values, np.arange(2, dtype=np.uint64), 0)
+    kernels.digest_table_grow(keys, values, np.zeros(8, np.uint64), np.full(8, -1, np.int64))

@@ -1,8 +1,12 @@
 """A parsed log as integer arrays: requests in time order, dense object ids, previous/next use."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from . import kernels
+from .paths import take as take_paths
 
 
 @dataclass
@@ -10,8 +14,7 @@ class Trace:
     obj: np.ndarray  # int64 object id per request, time order
     timestamps: np.ndarray  # int64 ms, non-decreasing
     osize: np.ndarray  # int64 bytes per object id
-    paths: list  # path per object id (a path whose size changed has one id per size)
-    prev: np.ndarray  # index of the previous request for the same object, -1 if first
+    paths: Sequence  # path (str) per object id: a list or a paths.PathArray (a size change: one id per size)
     nxt: np.ndarray  # index of the next request for the same object, n_req if none
 
     @property
@@ -23,27 +26,32 @@ class Trace:
         return int(self.osize.shape[0])
 
     @property
+    def prev(self):
+        """Index of the previous request for the same object, -1 if first: derived from nxt when asked
+        (nothing in the evaluation needs it kept)."""
+        n = self.n_req
+        prev = np.full(n, -1, dtype=np.int64)
+        has_next = np.flatnonzero(self.nxt < n)
+        prev[self.nxt[has_next]] = has_next
+        return prev
+
+    @property
     def req_size(self):
         return self.osize[self.obj]
 
     def slice(self, stop):
         """The first `stop` requests as a trace of their own (for train/test splits)."""
         obj = self.obj[:stop]
-        return Trace(
-            obj, self.timestamps[:stop], self.osize, self.paths, self.prev[:stop], np.minimum(self.nxt[:stop], stop)
-        )
+        return Trace(obj, self.timestamps[:stop], self.osize, self.paths, np.minimum(self.nxt[:stop], stop))
 
 
-def uses(obj):
-    """(prev, nxt) for every request from one stable sort by object id."""
-    n = obj.shape[0]
-    order = np.argsort(obj, kind="stable")
-    same = obj[order[1:]] == obj[order[:-1]]
-    prev = np.full(n, -1, dtype=np.int64)
-    nxt = np.full(n, n, dtype=np.int64)
-    prev[order[1:][same]] = order[:-1][same]
-    nxt[order[:-1][same]] = order[1:][same]
-    return prev, nxt
+def next_uses(obj):
+    """For every request, the index of the next request for the same object (n_req if none), in one
+    compiled pass (no sort, no temporaries the size of the trace)."""
+    obj = np.ascontiguousarray(obj, dtype=np.int64)
+    if obj.shape[0] == 0:
+        return np.zeros(0, np.int64)
+    return kernels.next_use(obj, int(obj.max()) + 1)
 
 
 def build_trace(paths, sizes, timestamps, path_ids=None, names=None):
@@ -69,18 +77,24 @@ def build_trace(paths, sizes, timestamps, path_ids=None, names=None):
         path_id = path_id[order]
     # a path seen with a new size is a new object version; ids in order of first (path, size) group
     by_key = np.lexsort((sizes, path_id))
-    k_path = path_id[by_key]
-    k_size = sizes[by_key]
     starts = np.ones(n, dtype=bool)
-    starts[1:] = (k_path[1:] != k_path[:-1]) | (k_size[1:] != k_size[:-1])
-    group = np.cumsum(starts) - 1
+    k_path = path_id[by_key]
+    starts[1:] = k_path[1:] != k_path[:-1]
+    del k_path
+    k_size = sizes[by_key]
+    starts[1:] |= k_size[1:] != k_size[:-1]
+    del k_size
+    group = np.cumsum(starts)
+    group -= 1
     obj = np.empty(n, dtype=np.int64)
     obj[by_key] = group
+    del group
     first = by_key[starts]
+    del by_key, starts
     osize = sizes[first]
-    paths_of = [path_names[i] for i in path_id[first].tolist()]
-    prev, nxt = uses(obj)
-    return Trace(obj=obj, timestamps=timestamps, osize=osize, paths=paths_of, prev=prev, nxt=nxt)
+    paths_of = take_paths(path_names, path_id[first])
+    del sizes, path_id, first
+    return Trace(obj=obj, timestamps=timestamps, osize=osize, paths=paths_of, nxt=next_uses(obj))
 
 
 def from_columns(columns):
@@ -93,7 +107,6 @@ def from_ids(obj, osize, timestamps=None):
     osize = np.asarray(osize, dtype=np.int64)
     if timestamps is None:
         timestamps = np.arange(obj.shape[0], dtype=np.int64) * 1000
-    prev, nxt = uses(obj)
     return Trace(
-        obj, np.asarray(timestamps, dtype=np.int64), osize, [f"/obj/{i}" for i in range(osize.shape[0])], prev, nxt
+        obj, np.asarray(timestamps, dtype=np.int64), osize, [f"/obj/{i}" for i in range(osize.shape[0])], next_uses(obj)
     )

@@ -152,3 +152,108 @@ def test_json_documents_over_several_lines_are_not_mistaken_for_ndjson():
     with pytest.raises(EngineError) as info:
         parse_bytes(orjson.dumps({"records": rows}, option=orjson.OPT_INDENT_2))
     assert info.value.code == "missing_field" and info.value.field == "accessHistory"
+
+
+def test_paths_whose_digests_collide_keep_their_own_ids(monkeypatch):
+    """The digest table only finds candidates: with every digest forced equal, each path still gets
+    its own id and every record keeps its path, across pieces too."""
+    import numpy as np
+
+    from cdn_eval.engine import parsing
+
+    monkeypatch.setattr(parsing, "CHUNK_BYTES", 100)
+    monkeypatch.setattr(parsing, "_digests", lambda table: (np.zeros(table.shape[0], np.uint64),) * 2)
+    rows = [{"timestamp": i, "path": f"/p{i * 7 % 13}", "size": 5} for i in range(120)]
+    columns = parse_bytes(ndjson(rows))
+    assert columns_tuple(columns)[0] == [r["path"] for r in rows]
+    assert sorted(columns.names) == sorted({r["path"] for r in rows})
+
+
+def test_parsing_leaves_the_cyclic_gc_as_it_found_it():
+    import gc
+
+    assert gc.isenabled()
+    parse_bytes(ndjson(ROWS))
+    with pytest.raises(EngineError):
+        parse_bytes(b'{"timestamp": 1, "path": "/a", "size": -1}\n')
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_bytes(ndjson(ROWS))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def _outcome(parse, data):
+    try:
+        columns = parse(data)
+    except EngineError as exc:
+        return exc.as_dict()
+    return columns_tuple(columns), columns.skipped, columns.first_error
+
+
+@pytest.mark.parametrize("chunk", [100, 2 << 20])
+def test_a_file_read_piece_by_piece_parses_like_its_bytes(tmp_path, monkeypatch, chunk):
+    """The jobs and the command stream the upload from disk: same columns, line numbers and errors."""
+    from cdn_eval.engine import parse_file, parsing
+
+    monkeypatch.setattr(parsing, "CHUNK_BYTES", chunk)
+    rows = [{"timestamp": i, "path": f"/p{i % 7}", "size": 10 + i % 7} for i in range(200)]
+    bad = ndjson(rows[:150]) + b'{"timestamp": 1, "path": "/x", "size": "big"}\n' + ndjson(rows[:10])
+    logs = [
+        ndjson(rows),
+        b"\n\n  " + ndjson(rows) + b"\n\n",
+        csv_bytes(rows),
+        b"\xef\xbb\xbf" + csv_bytes(rows),
+        csv_bytes(rows[:120]) + b"7,/y,later\n",
+        gzip.compress(ndjson(rows)),
+        gzip.compress(csv_bytes(rows[:50])) + gzip.compress(csv_bytes(rows[:50]).split(b"\n", 1)[1]),
+        orjson.dumps(rows),
+        orjson.dumps({"accessHistory": rows}, option=orjson.OPT_INDENT_2),
+        orjson.dumps({"accessHistory": rows}),
+        bad,
+        b"   \n",
+        b"time,path,size\n1,/a,3\n",
+    ]
+    path = tmp_path / "log"
+    for data in logs:
+        path.write_bytes(data)
+        for skip in (False, True):
+            expected = _outcome(lambda d, skip=skip: parse_bytes(d, skip_invalid=skip), data)
+            assert _outcome(lambda p, skip=skip: parse_file(p, skip_invalid=skip), path) == expected, data[:60]
+
+
+def test_a_streamed_gzip_file_is_bounded_and_checked(tmp_path):
+    from cdn_eval.engine import parse_file
+
+    path = tmp_path / "log.gz"
+    members = gzip.compress(ndjson(ROWS)) + gzip.compress(ndjson(ROWS))  # as `cat a.gz b.gz` makes
+    path.write_bytes(members)
+    assert len(parse_bytes(members)) == len(parse_file(path)) == 6
+    path.write_bytes(gzip.compress(ndjson(ROWS * 10_000)))
+    with pytest.raises(TooLarge):
+        parse_file(path, max_bytes=100_000)
+    path.write_bytes(gzip.compress(ndjson(ROWS))[:-12])
+    for parse in (lambda: parse_file(path), lambda: parse_bytes(path.read_bytes())):
+        with pytest.raises(EngineError) as caught:
+            parse()
+        assert caught.value.code == "invalid_gzip"
+
+
+def test_paths_keep_their_identity_when_later_pieces_need_a_wider_store(monkeypatch):
+    """Paths are stored as ASCII bytes, then unicode, then Python strings as pieces need it (a
+    non-ASCII path, a path ending in NUL, a very long one); every record keeps its exact path."""
+    from cdn_eval.engine import parsing
+
+    monkeypatch.setattr(parsing, "CHUNK_BYTES", 200)
+    names = ["/a", "/b", "/é", "/a\u0000", "/" + "x" * 300, "/b\u0000\u0000", "/ü/1"]
+    rows = []
+    for round_ in range(len(names)):
+        for i in range(12):  # each round brings one new kind of path, among the earlier ones
+            rows.append({"timestamp": len(rows), "path": names[(round_ + i) % (round_ + 1)], "size": 3})
+    columns = parse_bytes(ndjson(rows))
+    assert columns_tuple(columns)[0] == [r["path"] for r in rows]
+    assert sorted(columns.names) == sorted(names)
+    trace = build_trace(None, columns.sizes, columns.timestamps, columns.path_ids, columns.names)
+    assert sorted(trace.paths) == sorted(names) and all(isinstance(p, str) for p in trace.paths)

@@ -206,7 +206,7 @@ def test_split_counts_only_the_tail(policy):
 def test_byte_stack_distance_by_hand():
     # 0 (1 B), 1 (2 B), 2 (4 B), then 0 again: 2 + 4 bytes in between plus its own byte = 7
     trace = from_ids([0, 1, 2, 0, 0], [1, 2, 4])
-    dist = kernels.byte_stack_distances(trace.obj, trace.osize, trace.prev)
+    dist = kernels.byte_stack_distances(trace.obj, trace.osize, trace.n_obj)
     assert dist.tolist() == [-1, -1, -1, 7, 1]
 
 

@@ -57,17 +57,13 @@ class Command(BaseCommand):
                 default_egress_price=settings.CDN_EVAL_EGRESS_PRICE_PER_GB,
                 default_price_source="default: CDN_EVAL_EGRESS_PRICE_PER_GB setting",
             )
-            if opts["log"] == "-":
-                data = sys.stdin.buffer.read()
-            else:
-                with open(opts["log"], "rb") as handle:
-                    data = handle.read()
             bar(0.0, "parsing")
             started = time.monotonic()
-            columns = engine.parse_bytes(
-                data, skip_invalid=opts["skip_invalid"], max_bytes=settings.CDN_EVAL_MAX_DECOMPRESSED_BYTES
-            )
-            del data
+            limits = {"skip_invalid": opts["skip_invalid"], "max_bytes": settings.CDN_EVAL_MAX_DECOMPRESSED_BYTES}
+            if opts["log"] == "-":
+                columns = engine.parse_bytes(sys.stdin.buffer.read(), **limits)
+            else:
+                columns = engine.parse_file(opts["log"], **limits)  # read piece by piece
             result = engine.evaluate_columns(columns, options, progress=bar)
         except OSError as exc:
             raise CommandError(f"Cannot read {opts['log']}: {exc.strerror}") from exc
