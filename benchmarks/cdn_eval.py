@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cdn_eval.engine import Options, evaluate_columns, from_columns, parse_bytes, parse_file  # noqa: E402
+from cdn_eval.engine import Options, evaluate_columns, from_columns, memory, parse_bytes, parse_file  # noqa: E402
 from cdn_eval.engine import curve as curves  # noqa: E402
 from cdn_eval.engine.policies import ALL, simulate, warm_up  # noqa: E402
 from cdn_eval.engine.synthetic import zipf_trace  # noqa: E402
@@ -123,6 +123,7 @@ def child_evaluation(log_path):
     """Run in a fresh process, as the job does: read the log file, parse, build the trace, evaluate.
     Prints seconds, total peak RSS (VmHWM, from process start: interpreter, numpy, numba, the compiled
     kernels and the evaluation), the RSS before the log is read, and the recommended policy."""
+    memory.keep_large_arrays_mapped()  # as the Celery job and the command do
     warm_up()  # load the compiled kernels (counted in the total; not in the seconds)
     gc.collect()
     baseline = _status_bytes("VmRSS")

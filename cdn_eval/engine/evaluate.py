@@ -237,7 +237,6 @@ class _Reporter:
 
 def evaluate(trace: Trace, options: Options | None = None, progress=None, skipped_records=0):
     options = options or Options.from_dict({})
-    memory.keep_large_arrays_mapped()
     report = _Reporter(progress)
     if trace.n_req == 0:
         raise EngineError("empty_log", "The access log is empty: send at least one record.")

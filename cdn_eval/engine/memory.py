@@ -35,7 +35,11 @@ def _glibc():
 
 
 def keep_large_arrays_mapped():
-    """Once per process: allocations of 4 MiB and more get their own mapping, given back when freed."""
+    """Once per process: allocations of 4 MiB and more get their own mapping, given back when freed.
+
+    Process-wide and permanent (glibc stops adapting its threshold), so only processes that exist to
+    evaluate call it: the Celery job and the cdn_evaluate command. A web worker, whose uploads reuse
+    8 MiB buffers from the heap, keeps glibc's default."""
     global _tuned
     libc = _glibc()
     if libc and not _tuned:

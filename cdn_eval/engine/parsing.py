@@ -250,7 +250,6 @@ def _without_cyclic_gc():
 
 def parse_bytes(data, skip_invalid=False, max_bytes=1 << 32):
     """Parse an uploaded log of any accepted format."""
-    memory.keep_large_arrays_mapped()
     with _without_cyclic_gc():
         columns = _parse_bytes(data, skip_invalid, max_bytes)
     memory.release()
@@ -266,7 +265,6 @@ def parse_file(path, skip_invalid=False, max_bytes=1 << 32):
     inflated as it is read, at most max_bytes), so only one piece of text is in memory at a time.
     JSON arrays and documents are read whole, as parse_bytes does. Same columns and errors as
     parse_bytes on the file's contents."""
-    memory.keep_large_arrays_mapped()
     with _without_cyclic_gc(), open(path, "rb") as handle:
         gzipped = handle.read(2) == b"\x1f\x8b"
         handle.seek(0)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from cdn_eval import engine
-from cdn_eval.engine import human_bytes
+from cdn_eval.engine import human_bytes, memory
 
 
 class ProgressBar:
@@ -50,6 +50,7 @@ class Command(BaseCommand):
             raw["cache_size"] = opts["cache_size"]
         if opts.get("sample_rate") is not None:
             raw["sample_rate"] = opts["sample_rate"]
+        memory.keep_large_arrays_mapped()  # this process exists to evaluate
         bar = ProgressBar(self.stderr)
         try:
             options = engine.Options.from_dict(
