@@ -124,45 +124,35 @@ def insert(organization_id, pack_id, entries, protected_until, created_at):
     )
 
 
-def refcount_rows(organization_id, ids):
-    """{id: (refcount, size)}."""
+def _columns_by_id(organization_id, ids, columns):
+    """{id: (columns...)} of the organization's chunks among `ids`; column names come from this module."""
     ids = [int(i) for i in ids]
     if not ids:
         return {}
     if _postgres():
         with _binary_cursor() as cursor:
             cursor.execute(
-                "SELECT id, refcount, size FROM dedup_chunk WHERE organization_id = %s AND id = ANY(%b::bigint[])",
+                f"SELECT id, {', '.join(columns)} FROM dedup_chunk WHERE organization_id = %s"
+                " AND id = ANY(%b::bigint[])",
                 [organization_id, ids],
             )
-            return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+            return {row[0]: row[1:] for row in cursor.fetchall()}
     rows = {}
     for batch in _batches(ids):
-        for chunk_id, refcount, size in Chunk.objects.filter(organization_id=organization_id, id__in=batch).values_list(
-            "id", "refcount", "size"
-        ):
-            rows[chunk_id] = (refcount, size)
+        for row in Chunk.objects.filter(organization_id=organization_id, id__in=batch).values_list("id", *columns):
+            rows[row[0]] = row[1:]
     return rows
+
+
+def refcount_rows(organization_id, ids):
+    """{id: (refcount, size)}."""
+    return _columns_by_id(organization_id, ids, ("refcount", "size"))
 
 
 def digest_rows(organization_id, ids):
     """{id: (sha256 bytes, corrupt)} of the organization's chunks among `ids`."""
-    ids = [int(i) for i in ids]
-    if not ids:
-        return {}
-    if _postgres():
-        with _binary_cursor() as cursor:
-            cursor.execute(
-                "SELECT id, sha256, corrupt FROM dedup_chunk WHERE organization_id = %s AND id = ANY(%b::bigint[])",
-                [organization_id, ids],
-            )
-            return {row[0]: (bytes(row[1]), row[2]) for row in cursor.fetchall()}
-    rows = {}
-    for batch in _batches(ids):
-        chunks = Chunk.objects.filter(organization_id=organization_id, id__in=batch)
-        for chunk_id, digest, corrupt in chunks.values_list("id", "sha256", "corrupt"):
-            rows[chunk_id] = (bytes(digest), corrupt)
-    return rows
+    rows = _columns_by_id(organization_id, ids, ("sha256", "corrupt"))
+    return {chunk_id: (bytes(digest), corrupt) for chunk_id, (digest, corrupt) in rows.items()}
 
 
 def add_refcount(ids, delta, freed_until=None):
