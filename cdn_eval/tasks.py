@@ -6,9 +6,12 @@ from cdn_eval import services
 from cdn_eval.engine import memory
 
 
-@shared_task(name="cdn_eval.run_evaluation", acks_late=True, ignore_result=True, time_limit=3600, soft_time_limit=3500)
-def run_evaluation_task(evaluation_id):
+@shared_task(
+    bind=True, name="cdn_eval.run_evaluation", acks_late=True, ignore_result=True, time_limit=3600, soft_time_limit=3500
+)
+def run_evaluation_task(self, evaluation_id):
     # acks_late: a worker that dies mid-job gets the message redelivered; run_evaluation only
     # claims queued/running rows, so a finished job is never redone.
-    memory.keep_large_arrays_mapped()
+    if not self.request.is_eager:  # eager (no broker): this is a web worker, which keeps glibc's default
+        memory.keep_large_arrays_mapped()
     services.run_evaluation(evaluation_id)

@@ -149,20 +149,41 @@ class _Interner:
             kernels.digest_table_grow(self.keys, self.values, keys, values)
             self.keys, self.values = keys, values
         uniques = self.store.fit(uniques)
-        ids, is_new = kernels.digest_table_put(self.keys, self.values, digests, len(self.store))
+        base = len(self.store)
+        ids, is_new = kernels.digest_table_put(self.keys, self.values, digests, base)
         if is_new.all():
             self.store.extend(uniques)
             return ids
-        self.store.extend(uniques[is_new])
+        # A digest already in the table points at a stored path (id < base) or at one of this piece's
+        # new paths (base + its rank among them); either way the path itself must be the same.
         seen = np.flatnonzero(~is_new)
-        differs = seen[self.store.get(ids[seen]) != uniques[seen]]
-        for k in differs.tolist():  # same digest, different path
-            path = _text(uniques[k])
-            number = self.collided.get(path)
+        targets = ids[seen]
+        earlier = targets < base
+        same = np.empty(len(seen), np.bool_)
+        same[earlier] = self.store.get(targets[earlier]) == uniques[seen[earlier]]
+        same[~earlier] = uniques[is_new][targets[~earlier] - base] == uniques[seen[~earlier]]
+        differs = seen[~same]
+        if not len(differs):
+            self.store.extend(uniques[is_new])
+            return ids
+        # Same digest, different path: its own id, from the exact dict if it was met before, else a new one.
+        # New ids follow the order of the piece's paths (as if no digest were shared), so ids do not
+        # depend on the digests: later stages (sampling, W-TinyLFU's sketch, ties) see the same ids.
+        new = is_new.copy()
+        for k in differs.tolist():
+            number = self.collided.get(_text(uniques[k]))
             if number is None:
-                number = self.collided[path] = len(self.store)
-                self.store.extend(uniques[k : k + 1])
-            ids[k] = number
+                new[k] = True
+            else:
+                ids[k] = number
+        order = np.flatnonzero(new)
+        final = base + np.flatnonzero(is_new[order])  # final id of the r-th path the table took as new
+        in_piece = self.values >= base
+        self.values[in_piece] = final[self.values[in_piece] - base]
+        ids[order] = base + np.arange(len(order))
+        for k in np.flatnonzero(new & ~is_new).tolist():
+            self.collided[_text(uniques[k])] = int(ids[k])
+        self.store.extend(uniques[order])
         return ids
 
 
@@ -263,11 +284,12 @@ def _parse_bytes(data, skip_invalid, max_bytes):
 def parse_file(path, skip_invalid=False, max_bytes=1 << 32):
     """Parse a log file without holding all of it: NDJSON and CSV are read piece by piece (gzip is
     inflated as it is read, at most max_bytes), so only one piece of text is in memory at a time.
-    JSON arrays and documents are read whole, as parse_bytes does. Same columns and errors as
-    parse_bytes on the file's contents."""
+    JSON arrays and documents are read whole, as parse_bytes does. Same columns as parse_bytes on the
+    file's contents, and the same errors except their order: the first met while reading wins, so a
+    malformed record before a gzip or size error is the one reported (parse_bytes inflates first).
+    Pipes and process substitution work: nothing seeks."""
     with _without_cyclic_gc(), open(path, "rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
-        handle.seek(0)
+        gzipped = handle.peek(2)[:2] == b"\x1f\x8b"
         columns = _parse_stream(_Inflated(handle, max_bytes).read if gzipped else handle.read, skip_invalid)
     memory.release()
     return columns

@@ -169,6 +169,27 @@ def test_paths_whose_digests_collide_keep_their_own_ids(monkeypatch):
     assert sorted(columns.names) == sorted({r["path"] for r in rows})
 
 
+@pytest.mark.parametrize("chunk", [60, 100, 1 << 20])
+def test_path_ids_do_not_depend_on_which_digests_collide(monkeypatch, chunk):
+    """Ids number the paths in the order they come, whatever digests they share (long paths share the
+    digest of their first 256 characters): later stages (SHARDS' sample, W-TinyLFU's sketch, ties)
+    depend on the ids, so an evaluation must not change with the digests."""
+    import numpy as np
+
+    from cdn_eval.engine import parsing
+
+    long = "/" + "q" * 300
+    paths = [long, long + "x", "/b", long + "y", "/b", long, "/c", long + "x"]
+    rows = [{"timestamp": i, "path": paths[i % len(paths)] + str(i % 5), "size": 5} for i in range(90)]
+    monkeypatch.setattr(parsing, "CHUNK_BYTES", chunk)
+    plain = parse_bytes(ndjson(rows)).path_ids.tolist()
+    monkeypatch.setattr(parsing, "_digests", lambda table: (np.zeros(table.shape[0], np.uint64),) * 2)
+    assert parse_bytes(ndjson(rows)).path_ids.tolist() == plain
+    if chunk == 60:  # one record per piece: ids in order of first appearance across the whole log
+        first = list(dict.fromkeys(r["path"] for r in rows))
+        assert plain == [first.index(r["path"]) for r in rows]
+
+
 def test_parsing_leaves_the_cyclic_gc_as_it_found_it():
     import gc
 
@@ -257,3 +278,22 @@ def test_paths_keep_their_identity_when_later_pieces_need_a_wider_store(monkeypa
     assert sorted(columns.names) == sorted(names)
     trace = build_trace(None, columns.sizes, columns.timestamps, columns.path_ids, columns.names)
     assert sorted(trace.paths) == sorted(names) and all(isinstance(p, str) for p in trace.paths)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_log_from_a_pipe_is_read_without_seeking(tmp_path, compress):
+    """`cdn_evaluate <(zcat log.gz)` and FIFOs: parse_file never seeks."""
+    import os
+    import threading
+
+    from cdn_eval.engine import parse_file
+
+    rows = [{"timestamp": i, "path": f"/p{i % 7}", "size": 10 + i} for i in range(50)]
+    data = gzip.compress(ndjson(rows)) if compress else ndjson(rows)
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(data,))
+    writer.start()
+    columns = parse_file(fifo)
+    writer.join()
+    assert columns_tuple(columns) == columns_tuple(parse_bytes(data))
