@@ -247,6 +247,7 @@ class Ingested:
     new_chunks: int
     new_bytes: int
     ids: list = field(default_factory=list)
+    proven: bool = True  # False: hash_only found a body that is not the declared content (never committed)
 
 
 # Share of each window's chunk hashes computed by the request thread; the helper thread, which also
@@ -302,11 +303,12 @@ class StoredContent:
     ids: np.ndarray
     sizes: np.ndarray
     digests: list = field(default_factory=list)
+    profile_name: str = ""  # the profile its chunks were cut with
 
     @classmethod
-    def from_manifest(cls, sha256, blob):
+    def from_manifest(cls, sha256, blob, profile_name=""):
         entries = manifests.decode(blob)
-        return cls(sha256=bytes(sha256), ids=entries["id"], sizes=entries["size"])
+        return cls(sha256=bytes(sha256), ids=entries["id"], sizes=entries["size"], profile_name=profile_name)
 
     def with_digests(self, organization_id):
         """Self with the chunks' digests loaded; None if one is gone or marked corrupt (the full path,
@@ -576,7 +578,7 @@ def ingest_stream(organization_id, read, profile, quota_room=None, backend=None,
             read, readinto = _prefixed(proof.leftover, read, readinto)
             r = proof.restart
             settled = StoredContent(sha256=b"", ids=lead.ids[:r], sizes=lead.sizes[:r], digests=lead.digests[:r])
-            candidates = [c for c in candidates[1:] if np.array_equal(c.ids[:r], settled.ids)]
+            candidates = [c for c in candidates if c is not lead and np.array_equal(c.ids[:r], settled.ids)]
         return _cut_and_store(organization_id, read, readinto, profile, pool, quota_room, backend, settled, candidates)
 
 
@@ -773,12 +775,14 @@ def _quota_room(context):
 
 def known_content(organization_id, sha256):
     """The organization's stored content with this whole-file SHA-256 (digests loaded), or None."""
-    blob = (
-        File.objects.filter(organization_id=organization_id, sha256=sha256).values_list("manifest", flat=True).first()
+    row = (
+        File.objects.filter(organization_id=organization_id, sha256=sha256)
+        .values_list("manifest", "chunk_profile")
+        .first()
     )
-    if blob is None:
+    if row is None:
         return None
-    return StoredContent.from_manifest(sha256, blob).with_digests(organization_id)
+    return StoredContent.from_manifest(sha256, *row).with_digests(organization_id)
 
 
 def hash_only(read, known, readinto=None):
@@ -795,7 +799,9 @@ def hash_only(read, known, readinto=None):
         whole.size = int(known.sizes[: proof.restart].sum()) + len(proof.leftover)
         for block in chunking.iter_blocks(read):
             whole.update(block)
-        return Ingested(size=whole.size, sha256=whole.digest(), digests=[], sizes=[], new_chunks=0, new_bytes=0)
+        return Ingested(
+            size=whole.size, sha256=whole.digest(), digests=[], sizes=[], new_chunks=0, new_bytes=0, proven=False
+        )
 
 
 def put_file(
@@ -838,7 +844,10 @@ def put_file(
             "nothing was stored.",
             field="X-Content-SHA256",
         )
-    if known is not None and ingested.size != int(known.sizes.sum()):
+    if known is not None and not ingested.proven:
+        # Its SHA-256 is the declared one, yet its bytes are not that stored content's: the stored row's
+        # sha256 disagrees with its chunks. Never commit the unproven body (it has no chunks).
+        log.error("stored %s does not match its chunks (org %s)", declared_sha256.hex(), context.organization_id)
         raise ApiError("digest_mismatch", "The body does not match the declared SHA-256.", field="X-Content-SHA256")
     try:
         committed = commit_file(
@@ -849,7 +858,7 @@ def put_file(
             ids=ingested.ids,
             sizes=ingested.sizes,
             content_type=guess_content_type(path, declared_content_type),
-            profile_name=profile.name,
+            profile_name=known.profile_name if known is not None else profile.name,
             origin_fetched=origin_fetched,
             totals=None if origin_fetched else {"bytes_uploaded": ingested.size},
         )

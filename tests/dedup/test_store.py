@@ -339,6 +339,11 @@ def test_the_stored_file_starting_like_the_upload_is_the_one_compared(tenant, sm
     _put_checked(tenant, "newest", other)
     hashed = []
     monkeypatch.setattr(services.BackgroundSha256, "update", lambda self, block: hashed.append("update"))
+
+    def no_cutting(*args, **kwargs):
+        raise AssertionError("cut although a stored file starting alike was there to be proven")
+
+    monkeypatch.setattr(services, "_cut_and_store", no_cutting)
     reply = tenant.put("a-again", a)
     assert reply.status_code == 201 and reply.json()["new_bytes"] == 0
     assert hashed == []
@@ -360,3 +365,124 @@ def test_declared_hash_with_a_body_that_differs_late_names_the_bodys_sha256(tena
     assert hashlib.sha256(bytes(lie)).hexdigest() in reply.json()["error"]["message"]
     assert not File.objects.filter(path="lie").exists()
     assert tenant.put("a2", a, HTTP_X_CONTENT_SHA256=hashlib.sha256(a).hexdigest()).json()["new_bytes"] == 0
+
+
+@pytest.mark.parametrize("change", ["shorter", "longer", "same"])
+def test_a_stream_not_as_long_as_announced_is_cut_and_hashed_as_it_is(tenant, small_windows, change):
+    """ingest_stream with expected_size (Content-Length) naming a stored file's size, and a stream that
+    ends earlier or goes on: what it returns is what a plain cut and hash of the bytes give."""
+    import hashlib
+    import io
+
+    from dedup import chunking
+
+    size = services.SPECULATE_MIN_BYTES + 300_000
+    a = firmware(size, seed=65)
+    _put_checked(tenant, "a", a)
+    sent = {"shorter": a[:-1000], "longer": a + b"more bytes", "same": a}[change]
+    stream = io.BytesIO(sent)
+    profile = chunking.PROFILES["small-v1"]
+    ingested = services.ingest_stream(tenant.organization.id, stream.read, profile, expected_size=size)
+    assert ingested.size == len(sent) and ingested.sha256 == hashlib.sha256(sent).digest()
+    assert ingested.digests == _cdc_digests(sent)
+    assert ingested.new_bytes < 150_000
+    if change == "same":
+        assert ingested.new_bytes == 0
+
+
+def test_declared_hash_of_a_stored_row_that_disagrees_with_its_chunks_stores_nothing(tenant):
+    """Should a stored row's sha256 not be its chunks' (a damaged row), an upload declaring that hash
+    with other bytes of the same size is refused, never committed without chunks."""
+    import hashlib
+
+    a, b = random_bytes(300_000, seed=66), random_bytes(300_000, seed=67)
+    _put_checked(tenant, "a", a)
+    File.objects.filter(path="a").update(sha256=hashlib.sha256(b).digest())
+    reply = tenant.put("b", b, HTTP_X_CONTENT_SHA256=hashlib.sha256(b).hexdigest())
+    assert reply.status_code == 400 and reply.json()["error"]["code"] == "digest_mismatch"
+    assert not File.objects.filter(path="b").exists()
+
+
+def test_declared_hash_reuses_content_cut_with_another_profile_and_says_so(tenant):
+    """Content stored in a large-v1 namespace, uploaded with its hash into a small-v1 one: its chunks are
+    reused and the new file records the profile they were cut with (never taken as small-v1 cuts)."""
+    import hashlib
+
+    from tests.factories import NamespaceConfigFactory, NamespaceFactory
+
+    media = NamespaceFactory(organization=tenant.organization, name="media", nodes=tenant.namespace.nodes)
+    NamespaceConfigFactory(namespace=media, chunk_profile="large-v1")
+    data = random_bytes(3_000_000, seed=68)
+    put = tenant.client.put(
+        "/api/files/m.bin", data, content_type="application/octet-stream", **tenant.headers(namespace="media")
+    )
+    assert put.status_code == 201
+    reply = tenant.put("copy.bin", data, HTTP_X_CONTENT_SHA256=hashlib.sha256(data).hexdigest())
+    assert reply.status_code == 201 and reply.json()["new_bytes"] == 0
+    copy = File.objects.get(path="copy.bin")
+    assert copy.chunk_profile == "large-v1" and copy.manifest == File.objects.get(path="m.bin").manifest
+    assert body(tenant.get("copy.bin")) == data
+
+
+def _edited(rng, data, keep_size):
+    """A random edit: bytes flipped or rewritten, a shift (delete + insert), or, unless keep_size, a
+    truncation or an extension."""
+    out = bytearray(data)
+    kinds = ["flip", "rewrite", "shift", "none"] + ([] if keep_size else ["truncate", "extend"])
+    kind = rng.choice(kinds)
+    at = rng.randrange(len(out)) if out else 0
+    if kind == "flip" and out:
+        out[at] ^= 1 + rng.randrange(255)
+    elif kind == "rewrite" and out:
+        out[at : at + 150_000] = rng.randbytes(len(out[at : at + 150_000]))
+    elif kind == "shift" and len(out) > 10:
+        count = rng.randint(1, 5)
+        del out[at : at + count]
+        place = rng.randrange(len(out) + 1)
+        out[place:place] = rng.randbytes(count)
+    elif kind == "truncate":
+        del out[at:]
+    elif kind == "extend":
+        out += rng.randbytes(rng.randint(1, 80_000))
+    return bytes(out)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_ingest_always_gives_the_plain_cut_and_hash_of_the_bytes(tenant, monkeypatch, seed):
+    """Differential: whatever is stored already (same-size files, several alike), whatever window and
+    thread split, read or readinto, and whatever Content-Length says, ingest_stream returns exactly the
+    chunks and SHA-256 of a plain cut of the bytes sent, and hash_only the bytes' SHA-256."""
+    import hashlib
+    import io
+    import random
+
+    from dedup import chunking
+
+    rng = random.Random(seed)
+    monkeypatch.setattr(services, "PROOF_WINDOW", rng.choice([1, 70_000, 300_000]))
+    monkeypatch.setattr(services, "PROOF_SHARE_HERE", rng.choice([0, 40, 100]))
+    monkeypatch.setattr(services, "SPECULATE_MIN_BYTES", 1)
+    size = rng.choice([1, 5000, 70_000, 600_000])
+    base = (firmware if seed % 2 else random_bytes)(size, seed=100 + seed)
+    stored = [base] + [_edited(rng, base, keep_size=True) for _ in range(rng.randint(0, 3))]
+    for index, data in enumerate(stored):
+        assert tenant.put(f"s{index}", data).status_code == 201
+    organization = tenant.organization.id
+    for _ in range(4):
+        sent = _edited(rng, rng.choice(stored), keep_size=rng.random() < 0.7)
+        readinto = rng.random() < 0.5
+        stream = io.BytesIO(sent)
+        ingested = services.ingest_stream(
+            organization,
+            stream.read,
+            chunking.PROFILES["small-v1"],
+            expected_size=rng.choice([len(sent), size]),
+            readinto=stream.readinto if readinto else None,
+        )
+        assert ingested.sha256 == hashlib.sha256(sent).digest() and ingested.size == len(sent)
+        assert [bytes(Chunk.objects.get(id=i).sha256) for i in ingested.ids] == _cdc_digests(sent)
+        known = services.known_content(organization, hashlib.sha256(rng.choice(stored)).digest())
+        stream = io.BytesIO(sent)
+        hashed = services.hash_only(stream.read, known, readinto=stream.readinto if readinto else None)
+        assert hashed.sha256 == hashlib.sha256(sent).digest() and hashed.size == len(sent)
+        assert hashed.proven == (hashed.sha256 == known.sha256)
