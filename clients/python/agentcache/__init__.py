@@ -3,4 +3,4 @@
 from agentcache.client import AgentCacheError, Client, UnsupportedProfile
 
 __all__ = ["AgentCacheError", "Client", "UnsupportedProfile"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
