@@ -323,6 +323,17 @@ class StoredContent:
         self.digests = digests
         return self
 
+    @classmethod
+    def empty(cls):
+        return cls(sha256=b"", ids=np.empty(0, np.int64), sizes=np.empty(0, np.uint32))
+
+    def prefix(self, count):
+        """Its first `count` chunks (no whole-file hash: they are part of a file, not one)."""
+        return StoredContent(sha256=b"", ids=self.ids[:count], sizes=self.sizes[:count], digests=self.digests[:count])
+
+    def starts_with(self, other):
+        return np.array_equal(self.ids[: len(other.ids)], other.ids)
+
     def ingested(self):
         sizes = self.sizes.tolist()
         return Ingested(
@@ -499,8 +510,8 @@ def _prove(content, read, readinto, pool):
 
     data, previous = fetch(0), b""
     for index, (first, last, starts) in enumerate(windows):
-        pieces = [data[start : start + size] for start, size in zip(starts, sizes[first:last], strict=True)]
-        complete = [piece for piece, size in zip(pieces, sizes[first:last], strict=True) if len(piece) == size]
+        bounds = zip(starts, sizes[first:last], strict=True)
+        complete = [data[start : start + size] for start, size in bounds if start + size <= len(data)]
         split = _byte_split(complete, PROOF_SHARE_HERE)
         tail = pool.submit(_digests, complete[split:])
         digests = _digests(complete[:split])
@@ -565,7 +576,7 @@ def ingest_stream(organization_id, read, profile, quota_room=None, backend=None,
     differ, it is cut and stored (_cut_and_store).
     """
     candidates = _same_size_files(organization_id, expected_size, profile.name) if expected_size else []
-    settled = StoredContent(sha256=b"", ids=np.empty(0, np.int64), sizes=np.empty(0, np.uint32))
+    settled = StoredContent.empty()
     with ThreadPoolExecutor(1) as pool:
         lead = None
         if candidates:
@@ -576,9 +587,8 @@ def ingest_stream(organization_id, read, profile, quota_room=None, backend=None,
             if proof.proven:
                 return lead.ingested()
             read, readinto = _prefixed(proof.leftover, read, readinto)
-            r = proof.restart
-            settled = StoredContent(sha256=b"", ids=lead.ids[:r], sizes=lead.sizes[:r], digests=lead.digests[:r])
-            candidates = [c for c in candidates if c is not lead and np.array_equal(c.ids[:r], settled.ids)]
+            settled = lead.prefix(proof.restart)
+            candidates = [c for c in candidates if c is not lead and c.starts_with(settled)]
         return _cut_and_store(organization_id, read, readinto, profile, pool, quota_room, backend, settled, candidates)
 
 

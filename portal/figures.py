@@ -32,19 +32,12 @@ SUM_FIELDS = (
 )
 
 
-def bandwidth_saved(bytes_served, upload_bytes_saved, file_bytes_served=0, origin_hit_bytes=0):
+def bandwidth_saved(bytes_served, upload_bytes_saved, file_bytes_served, origin_hit_bytes):
     """Bytes that did not leave the origin or did not cross the wire: key/value cache hits (bytes served
     other than the file store's), file store hits on files read through from the origin (origin_hit_bytes;
     a hit on an uploaded file saves no egress) and bytes clients did not upload (client-side dedup)."""
     cache_bytes = max(0, int(bytes_served) - int(file_bytes_served))
     return cache_bytes + int(origin_hit_bytes) + int(upload_bytes_saved)
-
-
-def row_bandwidth_saved(row):
-    """bandwidth_saved of a usage row (a dict of the counters)."""
-    return bandwidth_saved(
-        row["bytes_served"], row["upload_bytes_saved"], row.get("file_bytes_served", 0), row.get("origin_hit_bytes", 0)
-    )
 
 
 def cost_saved(bandwidth_saved_bytes, usd_per_gb):

@@ -151,7 +151,9 @@ def usage(organization, start, end, namespace_ids=None, today=None):
                 }
             for name in metering.COUNTER_FIELDS:
                 row[name] += extra[name]
-            row["bandwidth_saved_bytes"] = figures.row_bandwidth_saved(row)
+            row["bandwidth_saved_bytes"] = figures.bandwidth_saved(
+                row["bytes_served"], row["upload_bytes_saved"], row["file_bytes_served"], row["origin_hit_bytes"]
+            )
             row["cost_saved_usd"] = figures.cost_saved(row["bandwidth_saved_bytes"], prices[ns_id].usd_per_gb)
     ordered = sorted(rows.values(), key=lambda r: (r["date"], r["namespace"]))
     return Usage(

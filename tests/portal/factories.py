@@ -26,8 +26,10 @@ class UsageDailyFactory(factory.django.DjangoModelFactory):
     dedup_bytes_saved = 0
     upload_bytes_saved = 0
     origin_bytes = 0
+    file_bytes_served = 0
+    origin_hit_bytes = 0
     bandwidth_saved_bytes = factory.LazyAttribute(
-        lambda o: figures.bandwidth_saved(o.bytes_served, o.upload_bytes_saved)
+        lambda o: figures.bandwidth_saved(o.bytes_served, o.upload_bytes_saved, o.file_bytes_served, o.origin_hit_bytes)
     )
     cost_saved_usd = factory.LazyAttribute(
         lambda o: figures.cost_saved(o.bandwidth_saved_bytes, pricing.DEFAULT_EGRESS.usd_per_gb)
